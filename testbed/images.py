@@ -101,10 +101,10 @@ def current_hash(name: str) -> str | None:
 
 
 def build_base(image: Image, wanted: str) -> None:
-    for tool in ("debootstrap",):
-        if shutil.which(tool) is None:
-            log(f"installing {tool}")
-            run("apt-get", "install", "-y", "-qq", tool, stdout=subprocess.DEVNULL)
+    if shutil.which("debootstrap") is None:
+        log("installing debootstrap")
+        run("apt-get", "update", "-qq", stdout=subprocess.DEVNULL)
+        run("apt-get", "install", "-y", "-qq", "debootstrap", stdout=subprocess.DEVNULL)
     with tempfile.TemporaryDirectory(prefix="hw-debootstrap-") as root:
         log(f"debootstrap {DEBIAN_SUITE} (about 25 s)")
         run("debootstrap", "--variant=minbase", DEBIAN_SUITE, root, DEBIAN_MIRROR, stdout=subprocess.DEVNULL)

@@ -1,0 +1,33 @@
+# Quick start on a fresh Debian machine, as root: `make demo` and `make test`.
+# Every step skips what is already in place.
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup venv engine images demo test unit e2e bench
+
+setup: venv engine images
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+engine:
+	bash testbed/engine.sh
+
+images: venv engine
+	$(PY) -m testbed.images
+
+demo: setup
+	$(PY) -m testbed.demo
+
+test: setup
+	$(VENV)/bin/pytest
+
+unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+e2e: setup
+	$(VENV)/bin/pytest tests/e2e
