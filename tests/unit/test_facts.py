@@ -1,0 +1,71 @@
+"""Facts: command out, output in, parsed fact out (pyinfra-testing fixtures in fact_cases/<Fact>/)."""
+
+from pathlib import Path
+
+import pytest
+from pyinfra.api.exceptions import FactProcessError
+from pyinfra_testing.facts import make_fact_tests
+
+from operations import facts
+from operations.commands import Compose
+
+CASES = Path(__file__).parent / "fact_cases"
+
+for _folder in sorted(CASES.iterdir()):
+    _test_class = make_fact_tests("operations", f"facts.{_folder.name}", _folder)
+    globals()[f"Test{_folder.name}"] = _test_class
+
+
+def test_compose_config_hashes():
+    # The YAML harness cannot pass a Compose object to command(), so this fact is tested directly.
+    compose = Compose(
+        project="docker",
+        files=["/opt/hopwhistle/infra/docker/docker-compose.yml", "/var/lib/hopwhistle/compose.override.yml"],
+        env_file="/var/lib/hopwhistle/compose.env",
+    )
+    assert facts.ComposeConfigHashes().command(compose, ["api", "web"]) == (
+        "docker compose -p docker -f /opt/hopwhistle/infra/docker/docker-compose.yml"
+        " -f /var/lib/hopwhistle/compose.override.yml --env-file /var/lib/hopwhistle/compose.env config --hash api,web"
+    )
+    # Compose 2.40's output format.
+    output = [
+        "api a587facd2ed865f00bf858924cfd2305b81fe49987e7695ea3297df690172c1d",
+        "web bf996cc0453121fe0c44e2d5e5d886816b3fa5d4ba59de809f05b7198efbe0c0",
+    ]
+    assert facts.ComposeConfigHashes().process(output) == {
+        "api": "a587facd2ed865f00bf858924cfd2305b81fe49987e7695ea3297df690172c1d",
+        "web": "bf996cc0453121fe0c44e2d5e5d886816b3fa5d4ba59de809f05b7198efbe0c0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("fact", "output"),
+    [
+        (facts.DockerContainers, ["permission denied while trying to connect to the Docker daemon socket"]),
+        (facts.DockerNetworks, ["Error response from daemon: something else"]),
+        (facts.DockerImages, ["image docker-api", "Error response from daemon: i/o timeout"]),
+        (facts.PortPublishers, ["WARNING: unexpected"]),
+        (facts.GitCheckout, ["1111"]),
+        (facts.GitTreeHashes, ["apps/api"]),
+        (facts.ComposeConfigHashes, ["api"]),
+        (facts.FileDigest, ["600"]),
+    ],
+)
+def test_unexpected_output_is_an_error_not_absent(fact, output):
+    # pyinfra turns FactProcessError into a failed host and a None fact, which ask() refuses.
+    with pytest.raises(FactProcessError):
+        fact().process(output)
+
+
+@pytest.mark.parametrize(
+    "fact", [facts.DockerContainers, facts.DockerNetworks, facts.DockerImages, facts.PortPublishers]
+)
+def test_docker_facts_check_the_daemon_first(fact):
+    command = fact().command(["x"])
+    assert command.startswith("docker version --format '{{.Server.Version}}' >/dev/null && ")
+    assert "|| true" not in command and "2>&-" not in command
+
+
+@pytest.mark.parametrize("fact", [facts.DockerContainers, facts.GitCheckout, facts.FileDigest])
+def test_failed_fact_defaults_to_none(fact):
+    assert fact().default() is None
