@@ -11,9 +11,13 @@ from operations.commands import Compose
 
 CASES = Path(__file__).parent / "fact_cases"
 
-for _folder in sorted(CASES.iterdir()):
-    _test_class = make_fact_tests("operations", f"facts.{_folder.name}", _folder)
-    globals()[f"Test{_folder.name}"] = _test_class
+# One TestCase per fact; pytest collects any TestCase it can reach, so no loop variable holds one.
+globals().update(
+    {
+        f"Test{folder.name}": make_fact_tests("operations", f"facts.{folder.name}", folder)
+        for folder in sorted(CASES.iterdir())
+    }
+)
 
 
 def test_compose_config_hashes():

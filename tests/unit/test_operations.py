@@ -6,6 +6,10 @@ from pyinfra_testing.operations import make_operation_tests
 
 CASES = Path(__file__).parent / "operation_cases"
 
-for _folder in sorted(CASES.iterdir()):
-    _test_class = make_operation_tests("operations", _folder.name, _folder)
-    globals()["Test_" + _folder.name.replace(".", "_")] = _test_class
+# One TestCase per operation; pytest collects any TestCase it can reach, so no loop variable holds one.
+globals().update(
+    {
+        "Test_" + folder.name.replace(".", "_"): make_operation_tests("operations", folder.name, folder)
+        for folder in sorted(CASES.iterdir())
+    }
+)
