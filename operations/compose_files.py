@@ -57,7 +57,8 @@ def override(path: str, project_path: str, build_contexts: dict[str, str]):
             build_contexts={"api": "apps/api", "web": "apps/web"},
         )
     """
-    trees = ask(GitTreeHashes, path=project_path, subpaths=list(build_contexts.values()))
+    contexts = list(build_contexts.values())
+    trees = ask(GitTreeHashes, path=project_path, subpaths=contexts) if contexts else {}
     source_trees = {service: trees[context] for service, context in build_contexts.items()}
     yield from _put(path, commands.compose_override(source_trees), "644", f"file {path}", "compose override")
 

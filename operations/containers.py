@@ -94,6 +94,9 @@ def data_running(containers: list[str]):
             containers=["hopwhistle-postgres-dev", "hopwhistle-redis-1"],
         )
     """
+    if not containers:
+        host.noop("no data containers configured")
+        return
     found = ask(DockerContainers, names=list(containers))
     missing = [name for name in containers if found.get(name) is None]
     if missing:
@@ -140,6 +143,9 @@ def absent(names: list[str]):
             names=["docker-redis-1"],
         )
     """
+    if not names:
+        host.noop("no stray containers configured")
+        return
     found = ask(DockerContainers, names=list(names))
     present = [name for name in names if found.get(name) is not None]
     for name in names:
