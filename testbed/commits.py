@@ -29,17 +29,12 @@ def _columns_file(tree: Path) -> Path:
 
 
 def _set_columns(tree: Path, change: Callable[[list[str]], list[str]]) -> None:
-    """Rewrite the quoted column list on the marked line."""
+    """Rewrite the API's list of Buyer columns (the line below the marker)."""
 
     def rewrite(text: str) -> str:
-        lines = text.splitlines(keepends=True)
-        for index, line in enumerate(lines):
-            if COLUMNS_MARKER in line:
-                quote = '"' if '"' in line.split("[", 1)[1] else "'"
-                names = re.findall(rf"{quote}([^{quote}]+){quote}", line.split("[", 1)[1].split("]", 1)[0])
-                listed = ", ".join(f"{quote}{name}{quote}" for name in change(names))
-                lines[index] = re.sub(r"\[[^\]]*\]", f"[{listed}]", line, count=1)
-        return "".join(lines)
+        match = re.search(r"BUYER_COLUMNS = \[([^\]]*)\]", text)
+        names = change(re.findall(r'"([^"]+)"', match.group(1)))
+        return text[: match.start(1)] + ", ".join(f'"{name}"' for name in names) + text[match.end(1) :]
 
     _edit(_columns_file(tree), rewrite)
 
@@ -57,9 +52,14 @@ def _buyer_field(tree: Path, change: Callable[[list[str]], list[str]]) -> None:
     _edit(tree / SCHEMA, rewrite)
 
 
+def _after_phone(lines: list[str], new_line: str) -> list[str]:
+    at = next(index for index, line in enumerate(lines) if re.match(r"\s*phone\s", line)) + 1
+    return [*lines[:at], new_line, *lines[at:]]
+
+
 def buyer_email(tree: Path) -> str:
     """An additive schema change: Buyer gets a nullable email, and the API reads it."""
-    _buyer_field(tree, lambda lines: [*lines, "  email     String?"])
+    _buyer_field(tree, lambda lines: _after_phone(lines, "  email     String?"))
     _set_columns(tree, lambda names: [*names, "email"])
     return "Buyers get an email address"
 
@@ -72,10 +72,10 @@ def drop_buyer_phone(tree: Path) -> str:
 
 
 def api_release_note(tree: Path) -> str:
-    """A change to the API's source only: nothing else needs rebuilding."""
-    note = tree / "apps/api/RELEASE"
-    note.write_text(note.read_text() + "x\n" if note.exists() else "x\n")
-    return "API: release note"
+    """A change to the API's code only (its revision string): nothing else needs rebuilding."""
+    server = tree / "apps/api/src/server.js"
+    _edit(server, lambda text: re.sub(r'APP_REVISION = "r(\d+)"', lambda m: f'APP_REVISION = "r{int(m[1]) + 1}"', text))
+    return "API: next revision"
 
 
 def api_crashes(tree: Path) -> str:

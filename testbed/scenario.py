@@ -64,6 +64,8 @@ def git(*args: str, cwd: Path) -> str:
 
 @dataclass
 class Testbed:
+    __test__ = False  # not a pytest test class
+
     project_path: Path = Path("/opt/hopwhistle")
     work_dir: Path = Path("/var/lib/hopwhistle-testbed")
     server: Server = field(default_factory=Server)
@@ -208,12 +210,7 @@ class Testbed:
     def fresh_data(self) -> None:
         """Data containers from scratch on their own network, the database seeded at schema v1."""
         self.compose("down", "-v", "--remove-orphans", data=True)
-        self.compose("up", "-d", data=True)
-        self._wait(lambda: self._succeeds("docker", "exec", self.server.postgres, "pg_isready", "-qh", "127.0.0.1"))
-        self._wait(lambda: self._succeeds("docker", "exec", self.server.redis, "redis-cli", "ping"))
-
-    def _succeeds(self, *argv: str) -> bool:
-        return subprocess.run(argv, capture_output=True).returncode == 0
+        self.compose("up", "-d", "--wait", data=True)  # healthy = initdb done and seeded
 
     def _wait(self, ready, timeout: float = 60, what: str = "") -> None:
         deadline = time.monotonic() + timeout
@@ -305,6 +302,7 @@ class Testbed:
                 "docker", "run", "-d", "--name", FOREIGN_CONTAINER, "-p", "3001:3001", "hopwhistle-testbed/node:22",
                 "node", "-e", "require('http').createServer((q, s) => s.end('legacy')).listen(3001)",
             )  # fmt: skip
+            self._wait(lambda: self.http_get("http://127.0.0.1:3001/")[1] == "legacy", what="the foreign server")
         elif state == "schema-behind":
             self.psql('ALTER TABLE "Buyer" DROP COLUMN "email";')
         elif state == "new-commit":

@@ -87,7 +87,8 @@ def check_state(bed: Testbed, state: str) -> None:
         status, body = bed.http_get(BUYERS, {"x-demo-tenant-id": DEMO_TENANT})
         assert status == 500 and "does not exist" in body
     elif state == "new-commit":
-        changed = bed.sh_git("diff", "--name-only", "HEAD", origin_main(bed)).split()
+        bed.sh_git("fetch", "-q", "origin")
+        changed = bed.sh_git("diff", "--name-only", "HEAD", "origin/main").split()
         assert changed and all(path.startswith("apps/api/") for path in changed)
 
 
