@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from testbed.scenario import Testbed, TestbedError
+from testbed.scenario import Testbed, TestbedError, exclusive_use
 
 ROOT = Path(__file__).resolve().parent.parent
 PYINFRA = [str(ROOT / ".venv/bin/pyinfra"), "inventory.py", "deploys/full.py"]
@@ -48,4 +48,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with exclusive_use():
+        main()

@@ -12,6 +12,8 @@ under test.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import json
 import shutil
 import subprocess
@@ -26,6 +28,17 @@ FIXTURE = Path(__file__).parent / "fixture"
 SOURCE_TREE_LABEL = "org.hopwhistle.source-tree"
 DEMO_TENANT = "00000000-0000-0000-0000-000000000000"
 FOREIGN_CONTAINER = "legacy-api"
+LOCK_FILE = Path("/run/lock/hopwhistle-testbed.lock")
+
+
+@contextlib.contextmanager
+def exclusive_use():
+    """The runbook's container names are global: one user of the test bed at a time (tests, demo,
+    benchmarks). Waits for the other to finish."""
+    LOCK_FILE.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 @dataclass(frozen=True)
@@ -317,7 +330,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     started = time.monotonic()
     try:
-        Testbed(project_path=args.project_path, work_dir=args.work_dir).reach(args.state)
+        with exclusive_use():
+            Testbed(project_path=args.project_path, work_dir=args.work_dir).reach(args.state)
     except TestbedError as error:
         sys.exit(f"error: {error}")
     print(f"{args.state} reached in {time.monotonic() - started:.1f} s")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from testbed.scenario import Testbed
+from testbed.scenario import Testbed, exclusive_use
 
 
 def pytest_configure(config):
@@ -20,6 +20,11 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def testbed(tmp_path_factory):
+    with exclusive_use():
+        yield from _testbed(tmp_path_factory)
+
+
+def _testbed(tmp_path_factory):
     bed = Testbed(
         project_path=tmp_path_factory.mktemp("server") / "hopwhistle",
         work_dir=tmp_path_factory.mktemp("testbed"),
