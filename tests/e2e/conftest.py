@@ -9,9 +9,16 @@ and removed at the end of the session; the images are kept for the next run.
 
 from __future__ import annotations
 
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
 import pytest
 
 from testbed.scenario import Testbed, exclusive_use
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def pytest_configure(config):
@@ -39,3 +46,40 @@ def server(testbed, request):
     marker = request.node.get_closest_marker("state")
     testbed.reach(marker.args[0] if marker else "deployed")
     return testbed
+
+
+@dataclass
+class Pyinfra:
+    """Runs the project's pyinfra deploys against the test bed (`@local`), as a user would."""
+
+    config_path: Path
+    state_dir: Path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "HOPWHISTLE_CONFIG": str(self.config_path)}
+
+    def run(self, deploy: str = "deploys/full.py", *flags: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(ROOT / ".venv/bin/pyinfra"), "inventory.py", deploy, *flags],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,  # pyinfra logs to stderr: one stream, in order
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture(scope="session")
+def stack_config(testbed, tmp_path_factory) -> Path:
+    """A hopwhistle.toml that points the tool at the test bed's checkout and a temporary state dir."""
+    folder = tmp_path_factory.mktemp("config")
+    state_dir = folder / "state"
+    config = folder / "hopwhistle.toml"
+    config.write_text(f'project_path = "{testbed.project_path}"\nstate_dir = "{state_dir}"\n')
+    return config
+
+
+@pytest.fixture(scope="session")
+def pyinfra(stack_config) -> Pyinfra:
+    return Pyinfra(config_path=stack_config, state_dir=stack_config.parent / "state")
