@@ -273,6 +273,8 @@ def load_config(path: str | Path | None = None) -> StackConfig:
             )
 
     secrets_path = os.environ.get(SECRETS_FILE_ENV) or data.get("secrets_file")
+    if secrets_path is not None and not isinstance(secrets_path, str):
+        raise ConfigError(f"{source}: secrets_file: expected a path (a string), got {type(secrets_path).__name__}")
     if secrets_path:
         secrets_source = str(secrets_path)
         data.update(_read_secrets_file(Path(secrets_path), source))
