@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from testbed.scenario import Testbed, exclusive_use
+from testbed.sshd import LoopbackSshd
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,14 +56,20 @@ class Pyinfra:
     config_path: Path
     state_dir: Path
 
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "HOPWHISTLE_CONFIG": str(self.config_path)}
+    def env(self, config_path: Path | None = None) -> dict[str, str]:
+        # The runbook's demo password: only accepted for the local demo server, so runs over @ssh to
+        # 127.0.0.1 pass it as an operator would, from the environment.
+        return {
+            **os.environ,
+            "HOPWHISTLE_CONFIG": str(config_path or self.config_path),
+            "HOPWHISTLE_DB_PASSWORD": "callfabric_dev",
+        }
 
-    def run(self, deploy: str = "deploys/full.py", *flags: str) -> subprocess.CompletedProcess:
+    def run(self, deploy: str = "deploys/full.py", *flags: str, config: Path | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(
             [str(ROOT / ".venv/bin/pyinfra"), "inventory.py", deploy, *flags],
             cwd=ROOT,
-            env=self.env(),
+            env=self.env(config),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,  # pyinfra logs to stderr: one stream, in order
             text=True,
@@ -83,3 +90,27 @@ def stack_config(testbed, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def pyinfra(stack_config) -> Pyinfra:
     return Pyinfra(config_path=stack_config, state_dir=stack_config.parent / "state")
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory):
+    """An sshd on 127.0.0.1 with throwaway keys (testbed/sshd.py); stopped at the end of the session."""
+    daemon = LoopbackSshd(work_dir=tmp_path_factory.mktemp("sshd"), port=2298)
+    daemon.start()
+    yield daemon
+    daemon.destroy()
+
+
+def ssh_config(stack_config: Path, sshd: LoopbackSshd, **overrides) -> Path:
+    """A copy of the test bed's config that reaches this machine over `@ssh` instead of `@local`."""
+    settings = {
+        "name": sshd.host,
+        "ssh_port": sshd.port,
+        "ssh_key": str(sshd.client_key),
+        "ssh_known_hosts_file": str(sshd.known_hosts),
+        **overrides,
+    }
+    host = "".join(f"{key} = {value!r}\n" if isinstance(value, int) else f'{key} = "{value}"\n' for key, value in settings.items())
+    path = stack_config.parent / f"ssh-{abs(hash(host))}.toml"
+    path.write_text(stack_config.read_text() + "\n[host]\n" + host)
+    return path
