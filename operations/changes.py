@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 
 from pyinfra import host
 
+from operations import snapshot
+
 
 @dataclass(frozen=True)
 class Change:
@@ -40,6 +42,8 @@ _by_host: dict[str, dict[str, Change]] = {}
 def record(resource: str, current: str, desired: str, action: str | None = None) -> Change:
     """Record the current host's state of ``resource``, replacing an earlier record of it."""
     change = Change(resource=resource, current=current, desired=desired, action=action)
+    if action is not None:
+        snapshot.changed()
     _by_host.setdefault(str(host.name), {})[resource] = change
     return change
 

@@ -22,13 +22,19 @@ from pyinfra import host
 from pyinfra.api import FactBase, OperationError
 from pyinfra.api.exceptions import FactProcessError
 
-from operations import commands
+from operations import commands, snapshot
 from operations.commands import Compose
 
 
 def ask(fact_cls: type[FactBase], **kwargs: Any) -> Any:
-    """``host.get_fact`` that refuses to go on when the fact could not be collected."""
-    value = host.get_fact(fact_cls, **kwargs)
+    """``host.get_fact`` that refuses to go on when the fact could not be collected. Served from the
+    deploy's snapshot (``operations.snapshot``) when it declared this fact."""
+    value = snapshot.lookup(fact_cls, kwargs)
+    if isinstance(value, snapshot.PartError):
+        detail = next((line for line in reversed(value.lines) if line.strip()), f"exit status {value.status}")
+        raise OperationError(f"could not collect {fact_cls.__name__} ({_describe(kwargs)}): {detail.strip()}")
+    if value is snapshot.NOT_CACHED:
+        value = host.get_fact(fact_cls, **kwargs)
     if value is None:
         raise OperationError(
             f"could not collect {fact_cls.__name__} ({_describe(kwargs)}); see the command output above"

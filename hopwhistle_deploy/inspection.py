@@ -1,0 +1,39 @@
+"""What a deploy inspects, declared up front so one command per phase answers it (``operations.snapshot``).
+
+The operations still ask for exactly what they need; this only lets those asks share one round trip.
+"""
+
+from __future__ import annotations
+
+from hopwhistle_deploy.config import StackConfig
+from operations import snapshot
+from operations.commands import Compose
+from operations.facts import (
+    ComposeConfigHashes,
+    DockerContainers,
+    DockerImages,
+    DockerNetworks,
+    FileDigest,
+    GitCheckout,
+    GitTreeHashes,
+    PortPublishers,
+)
+
+
+def declare(stack: StackConfig, compose: Compose) -> None:
+    services = stack.services.values()
+    containers = [
+        *(svc.container for svc in services),
+        *stack.data_containers.names,
+        *(attachment.container for attachment in stack.attachments),
+        *stack.strays,
+    ]
+    snapshot.prefetch(DockerContainers, names=list(dict.fromkeys(containers)))
+    snapshot.prefetch(DockerNetworks, names=[stack.network])
+    snapshot.prefetch(DockerImages, refs=[svc.image for svc in services])
+    snapshot.prefetch(PortPublishers, ports=[svc.port for svc in services])
+    snapshot.prefetch(GitCheckout, path=stack.project_path, remote=stack.remote, branch=stack.branch)
+    snapshot.prefetch(GitTreeHashes, path=stack.project_path, subpaths=[svc.build_context for svc in services])
+    snapshot.prefetch(FileDigest, path=stack.env_file_path)
+    snapshot.prefetch(FileDigest, path=stack.override_path)
+    snapshot.prefetch(ComposeConfigHashes, compose=compose, services=list(stack.services))
