@@ -39,6 +39,7 @@ class _HostSnapshots:
     declared: list[tuple[type[FactBase], dict[str, Any]]] = field(default_factory=list)
     values: list[Any] | None = None  # one per declared part, from the last snapshot
     dirty_op: str | None = None  # the operation that recorded a change since that snapshot
+    taken_executing: bool = False  # a snapshot from planning is not reused once execution starts
 
 
 _hosts: dict[str, _HostSnapshots] = {}
@@ -103,7 +104,10 @@ def lookup(fact_cls: type[FactBase], asked: dict[str, Any]) -> Any:
         if snapshots.dirty_op == host.current_op_hash:
             return NOT_CACHED  # this operation's own commands may already have run
         snapshots.dirty_op, snapshots.values = None, None
+    if snapshots.values is not None and snapshots.taken_executing != state.is_executing:
+        snapshots.values = None
     if snapshots.values is None:
+        snapshots.taken_executing = state.is_executing
         values = host.get_fact(Snapshot, parts=snapshots.declared)
         if values is None:
             return NOT_CACHED  # the snapshot itself could not run: ask the fact on its own, loudly
