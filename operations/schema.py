@@ -129,6 +129,7 @@ def in_sync(
         if missing:
             changes.record(resource, f"unknown until {missing}", "in sync", "diff, then push if needed")
             logger.warning(f"{host.print_prefix}schema of {database}: the drift is known once {missing}")
+            host.noop(f"schema of {database}: no diff while planning, until {missing}")
             return
 
     found = ask(
