@@ -6,11 +6,24 @@ subset. The CLI loads those same deploy files, so there is one deploy with two e
 
 from __future__ import annotations
 
-from pyinfra import host
+import getpass
+import os
+import socket
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from hopwhistle_deploy.config import StackConfig, compose_env
-from operations import compose_files, containers, images, network, repo, services
+from pyinfra import host, logger, state
+from pyinfra.api import FunctionCommand
+from pyinfra.api.exceptions import NestedOperationError, PyinfraError
+from pyinfra.api.state import BaseStateCallback
+
+from hopwhistle_deploy.config import StackConfig, compose_env, database_password, database_url
+from operations import audit, changes, compose_files, containers, health, images, lock, network, release_commands, repo, services
 from operations.commands import Compose
+from operations.release_commands import HttpCheck
 
 
 def config() -> StackConfig:
@@ -92,9 +105,11 @@ def build(stack: StackConfig, only: list[str] | None = None, no_cache: bool = Fa
         )
 
 
-def swap(stack: StackConfig, service: str) -> None:
+def swap(stack: StackConfig, service: str):
+    """``docker compose up -d --no-deps`` when the service's container is not right; returns the
+    operation's meta (``did_change`` after it ran)."""
     svc = stack.services[service]
-    services.running(
+    return services.running(
         name=f"{svc.container} running {svc.image}",
         service=service,
         container=svc.container,
@@ -103,3 +118,279 @@ def swap(stack: StackConfig, service: str) -> None:
         compose=compose(stack),
         strays=stack.strays,
     )
+
+
+# -- the release: lock, guard, swap + health gate + rollback, audit, unlock ---------------------------
+#
+# Deploy options come from the host's data, so they work from pyinfra's CLI (``--data lock_wait=30``)
+# and from the Python API the hopwhistle CLI uses (host data set on the inventory):
+#
+#   lock_wait           seconds to wait for another deploy's lock (default 0: fail at once)
+#   break_stale_lock    break a stale lock (older than lock_stale_after, or its process is gone)
+#   lock_stale_after    seconds after which a lock is stale (default 3600)
+#   retry_failed        deploy a service tree that already failed its health gate here
+#   only                services to build and swap ("api" or "api,web"); default all
+#   allow_data_loss     for the schema step (see operations/schema.py)
+
+_TRUE = {"1", "true", "yes", "on", "y"}
+
+
+def option(name: str, default=None):
+    return host.data.get(name, default)
+
+
+def flag(name: str) -> bool:
+    value = option(name, False)
+    return value if isinstance(value, bool) else str(value).strip().lower() in _TRUE
+
+
+def number(name: str, default: float) -> float:
+    value = option(name, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise PyinfraError(f"deploy option {name}: expected a number of seconds, got {value!r}") from None
+
+
+def only_services(stack: StackConfig, default: list[str] | None = None) -> list[str]:
+    """The services this deploy builds and swaps: host data ``only``, else ``default``, else all."""
+    value = option("only", None)
+    if value in (None, "", []):
+        names = default or list(stack.services)
+    else:
+        names = [n.strip() for n in (value.split(",") if isinstance(value, str) else value) if n.strip()]
+    unknown = [n for n in names if n not in stack.services]
+    if unknown:
+        raise PyinfraError(f"deploy option only: unknown service {', '.join(unknown)} ({', '.join(stack.services)})")
+    return names
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _who() -> str:
+    try:
+        user = os.environ.get("SUDO_USER") or getpass.getuser()
+    except Exception:  # no user name for this uid
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass
+class Run:
+    """One deploy on one host: what the lock, the gate, the audit entry and the failure callback share."""
+
+    stack: StackConfig
+    deploy: str
+    host_name: str
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    who: str = field(default_factory=_who)
+    started_iso: str = field(default_factory=_now_iso)
+    started: float = field(default_factory=time.monotonic)
+    acquired: bool = False  # this run holds the lock
+    logged: bool = False  # its audit entry is written
+    closed: bool = False  # finished or failed: the callback does nothing more
+    before: dict | None = None  # revisions when the lock was taken
+
+    @property
+    def containers(self) -> dict[str, str]:
+        return {name: svc.container for name, svc in self.stack.services.items()}
+
+    def on_acquired(self) -> None:
+        self.acquired = True
+        self.started_iso, self.started = _now_iso(), time.monotonic()
+        self.before = audit.current_revisions(self.stack.project_path, self.containers)
+
+    def image_before(self, service: str) -> str | None:
+        """The image id the service's container ran when the deploy started: the rollback target."""
+        return ((self.before or {}).get("services", {}).get(service) or {}).get("image")
+
+    def secrets(self) -> list[str]:
+        return [database_password(self.stack).get_secret_value(), database_url(self.stack).get_secret_value()]
+
+    def entry(self, result: str, failed_operation: str | None = None, rolled_back: dict | None = None) -> str:
+        line = audit.entry(
+            started=self.started_iso,
+            finished=_now_iso(),
+            duration_seconds=time.monotonic() - self.started,
+            who=self.who,
+            host_name=self.host_name,
+            deploy=self.deploy,
+            run=self.token,
+            result=result,
+            revisions_from=self.before,
+            revisions_to=audit.current_revisions(self.stack.project_path, self.containers),
+            change_records=changes.for_host(self.host_name),
+            failed_operation=failed_operation,
+            rolled_back=rolled_back,
+            secrets=self.secrets(),
+        )
+        self.logged = True
+        return line
+
+
+RUNS: dict[str, Run] = {}
+
+
+def _report_failure(state, host, message: str) -> bool:
+    for line in message.splitlines() or [message]:
+        host.log_styled(line, fg="red", log_func=logger.error)
+    return False
+
+
+class ReleaseCallbacks(BaseStateCallback):
+    """Registered on the pyinfra state by ``begin()``.
+
+    - Before each operation runs on a host, its command generator is wrapped so that an exception
+      raised while it executes (an ``OperationError`` from a fact or a check) is printed and turned into
+      an ordinary failed operation, instead of unwinding through pyinfra (which would skip the error
+      callback below and leave the lock behind).
+    - When an operation fails on a host whose run holds the lock: write the audit entry (``failed`` or
+      ``rolled back``) and release the lock, with ``host.run_shell_command``. pyinfra has no ``finally``
+      for a deploy; this is it. A run only ever removes a lock holding its own token.
+    """
+
+    @staticmethod
+    def operation_host_start(state, host, op_hash):
+        if host.name not in RUNS:
+            return
+        op_data = state.ops.get(host, {}).get(op_hash)
+        if op_data is None or getattr(op_data, "_hopwhistle_guarded", False):
+            return
+        original = op_data.command_generator
+
+        def guarded():
+            try:
+                yield from original()
+            except NestedOperationError:
+                raise
+            except Exception as error:  # noqa: BLE001 - any failure must reach operation_host_error
+                if isinstance(error, PyinfraError):
+                    message = str(error)
+                else:
+                    logger.debug("".join(traceback.format_exception(error)))
+                    message = f"{type(error).__name__}: {error}"
+                yield FunctionCommand(_report_failure, (message,), {})
+
+        op_data.command_generator = guarded
+        op_data._hopwhistle_guarded = True
+
+    @staticmethod
+    def operation_host_error(state, host, op_hash, retry_count: int = 0, max_retries: int = 0):
+        run = RUNS.get(host.name)
+        if run is None or run.closed:
+            return
+        run.closed = True
+        if not run.acquired:
+            return  # the lock was never ours: nothing to log or release
+        operation = ", ".join(sorted(state.get_op_meta(op_hash).names)) or op_hash
+        try:
+            if not run.logged:
+                ok, lines = lock.run_on_host(release_commands.read_failed_releases(run.stack.state_dir))
+                rolled_back = {
+                    record["service"]: record["result"]
+                    for record in release_commands.parse_failed_releases(lines if ok else [])
+                    if record["token"] == run.token
+                }
+                result = "rolled back" if "rolled-back" in rolled_back.values() else "failed"
+                audit.write(run.stack.state_dir, run.entry(result, operation, rolled_back))
+            ok, lines = lock.run_on_host(release_commands.lock_release(run.stack.state_dir, run.token))
+            note = lines[-1] if lines else ("lock released" if ok else "could not release the lock")
+            host.log_styled(f"deploy failed at: {operation}; logged in the audit log; {note}", fg="red",
+                            log_func=logger.error)
+        except Exception as error:  # noqa: BLE001 - never break pyinfra's own error handling
+            host.log_styled(f"could not log or unlock after the failure: {error}", fg="red", log_func=logger.error)
+
+
+def begin(stack: StackConfig, deploy: str) -> Run:
+    """The deploy's first step: register the callbacks, then take the lock (recording the revisions
+    the server runs, for the audit entry and the rollback)."""
+    if not any(isinstance(handler, ReleaseCallbacks) for handler in state.callback_handlers):
+        state.add_callback_handler(ReleaseCallbacks())
+    run = Run(stack=stack, deploy=deploy, host_name=str(host.name))
+    RUNS[run.host_name] = run
+    lock.acquired(
+        name=f"Deploy lock {release_commands.lock_path(stack.state_dir)}",
+        state_dir=stack.state_dir,
+        holder={
+            "user": run.who.split("@", 1)[0],
+            "host": socket.gethostname(),
+            "pid": str(os.getpid()),
+            "time": run.started_iso,
+            "token": run.token,
+        },
+        wait_seconds=int(number("lock_wait", 0)),
+        stale_after_seconds=int(number("lock_stale_after", 3600)),
+        break_stale=flag("break_stale_lock"),
+        revision_of=(stack.project_path, stack.remote, stack.branch),
+        on_acquired=run.on_acquired,
+    )
+    return run
+
+
+def not_known_bad(stack: StackConfig, names: list[str]) -> None:
+    """Before building: refuse a service tree that already failed its health gate here."""
+    health.not_known_bad(
+        name="No release that already failed its health gate",
+        state_dir=stack.state_dir,
+        project_path=stack.project_path,
+        build_contexts={name: stack.services[name].build_context for name in names},
+        retry_failed=flag("retry_failed"),
+    )
+
+
+# The schema step is another engineer's (operations/schema.py, ``schema.in_sync``). It goes after the
+# build and before the API swap; fill in ``schema()`` and set SCHEMA_PENDING = False.
+SCHEMA_PENDING = True
+
+
+def schema(stack: StackConfig) -> None:
+    """SCHEMA STEP GOES HERE: ``schema.in_sync`` (with ``flag("allow_data_loss")`` or
+    ``stack.allow_data_loss``). Until then the deploys run no schema step."""
+
+
+def smoke_checks(stack: StackConfig, service: str) -> list[HttpCheck]:
+    return [
+        HttpCheck(
+            path=check.path,
+            method=check.method,
+            headers=tuple(check.headers.items()),
+            expect_status=check.expect_status,
+            expect_json=check.expect_json,
+        )
+        for check in stack.smoke_checks
+        if check.service == service
+    ]
+
+
+def release(stack: StackConfig, run: Run, service: str) -> None:
+    """Swap the service, then (only when the swap changed something) its health gate and smoke checks,
+    rolling back to the image it ran before the deploy when they fail."""
+    svc = stack.services[service]
+    swapped = swap(stack, service)
+    health.gate(
+        name=f"{svc.container} healthy (GET {svc.health_path}) and smoke checks, else roll back",
+        service=service,
+        container=svc.container,
+        image=svc.image,
+        port=svc.port,
+        health_path=svc.health_path,
+        compose=compose(stack),
+        state_dir=stack.state_dir,
+        project_path=stack.project_path,
+        build_context=svc.build_context,
+        timeout_seconds=stack.health_timeout_seconds,
+        smoke_checks=smoke_checks(stack, service),
+        token=run.token,
+        rollback_to=lambda: run.image_before(service),
+        after=swapped,
+        _if=swapped.did_change,
+    )
+
+
+def finish(stack: StackConfig, run: Run) -> None:
+    """The deploy's last steps: the audit entry, then the lock released."""
+    audit.logged(name=f"Audit log {release_commands.audit_path(stack.state_dir)}", state_dir=stack.state_dir,
+                 make_entry=lambda: run.entry("ok"))
+    lock.released(name="Deploy lock released", state_dir=stack.state_dir, token=run.token)
