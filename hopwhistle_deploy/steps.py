@@ -39,9 +39,9 @@ def selected_services(stack: StackConfig, only: list[str] | None) -> dict:
     return {name: svc for name, svc in stack.services.items() if only is None or name in only}
 
 
-def ports_free(stack: StackConfig) -> None:
+def ports_free(stack: StackConfig, only: list[str] | None = None) -> None:
     """Fail before any change when a foreign container holds a service's port."""
-    for name, svc in stack.services.items():
+    for name, svc in selected_services(stack, only).items():
         services.port_free(
             name=f"Port {svc.port} free for {svc.container}",
             port=svc.port,
@@ -79,16 +79,20 @@ def data(stack: StackConfig) -> None:
     containers.data_running(name="Data containers running", containers=stack.data_containers.names)
 
 
-def attachments(stack: StackConfig) -> None:
-    network.present(name=f"Network {stack.network}", network=stack.network, compose_project=stack.compose_project)
+def attachments(stack: StackConfig) -> list:
+    """The network and each attachment; returns the operations' metas."""
+    metas = [network.present(name=f"Network {stack.network}", network=stack.network, compose_project=stack.compose_project)]
     for attachment in stack.attachments:
         aliases = f" as {', '.join(attachment.aliases)}" if attachment.aliases else ""
-        containers.attached(
-            name=f"{attachment.container} on {stack.network}{aliases}",
-            network=stack.network,
-            container=attachment.container,
-            aliases=attachment.aliases,
+        metas.append(
+            containers.attached(
+                name=f"{attachment.container} on {stack.network}{aliases}",
+                network=stack.network,
+                container=attachment.container,
+                aliases=attachment.aliases,
+            )
         )
+    return metas
 
 
 def build(stack: StackConfig, only: list[str] | None = None, no_cache: bool = False) -> None:
@@ -386,6 +390,30 @@ def release(stack: StackConfig, run: Run, service: str) -> None:
         rollback_to=lambda: run.image_before(service),
         after=swapped,
         _if=swapped.did_change,
+    )
+
+
+def check(stack: StackConfig, run: Run, service: str, after: list) -> None:
+    """Health gate and smoke checks without rollback (nothing was swapped), only when one of the
+    ``after`` operations changed something (e.g. re-attaching Postgres and Redis)."""
+    svc = stack.services[service]
+    health.gate(
+        name=f"{svc.container} healthy (GET {svc.health_path}) and smoke checks",
+        service=service,
+        container=svc.container,
+        image=svc.image,
+        port=svc.port,
+        health_path=svc.health_path,
+        compose=compose(stack),
+        state_dir=stack.state_dir,
+        project_path=stack.project_path,
+        build_context=svc.build_context,
+        timeout_seconds=stack.health_timeout_seconds,
+        smoke_checks=smoke_checks(stack, service),
+        token=run.token,
+        rollback=False,
+        after=after,
+        _if=lambda: any(meta.did_change() for meta in after),
     )
 
 

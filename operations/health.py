@@ -72,7 +72,7 @@ def gate(
     + rollback_to: the image id the container ran before the deploy (or a callable giving it at run
       time); empty: ``<image>:hopwhistle-previous``
     + rollback: False only reports
-    + after: the swap's ``OperationMeta``; when planning, the gate shows as a change only if the swap
+    + after: the swap's ``OperationMeta`` (or a list: any of them); when planning, the gate shows as a change only if the swap
       will change (pass ``_if=swap.did_change`` as well, so it only runs after a real swap)
 
     **Example:**
@@ -90,7 +90,8 @@ def gate(
             after=swap, _if=swap.did_change,
         )
     """
-    if after is not None and not state.is_executing and not after.will_change:
+    afters = after if isinstance(after, (list, tuple)) else [after] if after is not None else []
+    if afters and not state.is_executing and not any(meta.will_change for meta in afters):
         host.noop(f"{service} is not swapped: nothing to check")
         return
     tree = ask(GitTreeHashes, path=project_path, subpaths=[build_context])[build_context]

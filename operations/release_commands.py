@@ -94,7 +94,7 @@ set -u
 dir={quote(state_dir)}; lock={quote(lock)}
 install -d -m 700 "$dir" || exit 2
 revision={revision}
-deadline=$(( $(date +%s) + {int(wait_seconds)} ))
+tries=0
 waited=""
 while :; do
   if mkdir "$lock" 2>/dev/null; then
@@ -124,7 +124,7 @@ while :; do
     mv "$lock" "$lock.broken.$$" 2>/dev/null && rm -rf "$lock.broken.$$"
     continue
   fi
-  if [ "$now" -ge "$deadline" ]; then
+  if [ "$tries" -ge {int(wait_seconds)} ]; then
     echo "deploy lock $lock is held by $who"
     if [ -n "$stale" ]; then
       echo "the lock looks stale ($stale); break it with break_stale_lock=true"
@@ -133,7 +133,7 @@ while :; do
     fi
     exit 1
   fi
-  waited=1
+  waited=1; tries=$((tries + 1))
   sleep 1
 done
 """
@@ -372,7 +372,7 @@ fi
 echo "FAILED $service: $fail"
 echo "--- last 50 lines of docker logs $container ---"
 logs=$(docker logs --tail 50 "$container" 2>&1) || logs="(no logs: container $container is missing)"
-printf '%s\n' "${logs:-(the container wrote nothing to its log)}"
+printf '%s\n' "${{logs:-(the container wrote nothing to its log)}}"
 echo "--- end of logs ---"
 new=$(docker container inspect -f '{{{{.Image}}}}' "$container" 2>/dev/null || true)
 prev={quote(rollback_to or "")}
