@@ -9,7 +9,8 @@ from pyinfra.api import OperationError, operation
 
 from operations import changes, sql_risk
 from operations import schema_commands as sc
-from operations.facts import DockerContainers, DockerImages, FileDigest, ask
+from operations.commands import SOURCE_TREE_LABEL
+from operations.facts import DockerContainers, DockerImages, FileDigest, GitTreeHashes, ask
 from operations.schema_facts import PrismaCli, SchemaDrift, SchemaState, TableRowCounts, parse_fingerprint
 
 ALLOW_DATA_LOSS_DATA_KEY = "allow_data_loss"
@@ -46,6 +47,20 @@ def refusal_message(database: str, findings: list[sql_risk.Finding], sql: str) -
     )
 
 
+def _image_problem(image: str, project_path: str, build_context: str) -> str:
+    """Why ``image`` cannot speak for the checkout's schema ("" when it can): it must exist and carry the
+    source label of the build context at HEAD, or the diff (the image's schema) and the fingerprint (the
+    checkout's schema file) would describe different schemas."""
+    found = ask(DockerImages, refs=[image]).get(image)
+    if found is None:
+        return f"{image} is built"
+    tree = ask(GitTreeHashes, path=project_path, subpaths=[build_context])[build_context]
+    built_from = found["labels"].get(SOURCE_TREE_LABEL)
+    if built_from != tree:
+        return f"{image} is built from {build_context} at tree {tree[:12]} (it is from {(built_from or 'no label')[:12]})"
+    return ""
+
+
 def _missing_for_diff(image: str, network: str, env_file: str, postgres_container: str, schema_file: str) -> str:
     """What the diff needs that is not there yet (while planning), as a phrase; "" when all is there."""
     postgres = ask(DockerContainers, names=[postgres_container]).get(postgres_container)
@@ -57,8 +72,6 @@ def _missing_for_diff(image: str, network: str, env_file: str, postgres_containe
         return f"the checkout has {schema_file}"
     if not ask(FileDigest, path=env_file)["exists"]:
         return f"the env file {env_file} is written"
-    if ask(DockerImages, refs=[image]).get(image) is None:
-        return f"{image} is built"
     return ""
 
 
@@ -125,7 +138,9 @@ def in_sync(
     if not state.is_executing:
         # Planning (--dry, or before -y's absence prompts): earlier operations may not have run yet. Diff
         # only when everything the diff needs is already in place; else say so instead of failing.
-        missing = _missing_for_diff(image, network, env_file, postgres_container, schema_file)
+        missing = _missing_for_diff(image, network, env_file, postgres_container, schema_file) or _image_problem(
+            image, project_path, build_context
+        )
         if missing:
             changes.record(resource, f"unknown until {missing}", "in sync", "diff, then push if needed")
             logger.warning(f"{host.print_prefix}schema of {database}: the drift is known once {missing}")
@@ -148,8 +163,8 @@ def in_sync(
         host.noop(f"schema of {database} in sync: fingerprint unchanged, no Prisma diff needed")
         return
 
-    if state.is_executing and ask(DockerImages, refs=[image]).get(image) is None:
-        raise OperationError(f"image {image} does not exist; build it first (images.built)")
+    if state.is_executing and (problem := _image_problem(image, project_path, build_context)):
+        raise OperationError(f"the schema diff needs the new API image: nothing was changed until {problem} (images.built)")
 
     mode = prisma_mode or ask(PrismaCli, image=image)["mode"]
     drift = ask(SchemaDrift, image=image, network=network, env_file=env_file, mode=mode, schema=schema)

@@ -82,3 +82,15 @@ def test_in_sync_records_no_schema_action():
     assert records["schema of database callfabric"].action is None
     assert records["file /var/lib/hopwhistle/schema.fingerprint"].action == "write"
     assert len(commands) == 1 and "db push" not in commands[0]
+
+
+def test_executing_with_an_image_of_another_tree_fails_before_any_change():
+    case = yaml.safe_load((CASES / "planning_before_the_build.yaml").read_text())
+    case["facts"]["schema_facts.SchemaState"] = yaml.safe_load((CASES / "hand_made_alter.yaml").read_text())["facts"][
+        "schema_facts.SchemaState"
+    ]
+    executing = FakeState()
+    executing.is_executing = True
+    host = create_host(executing, facts=case["facts"])
+    with ctx_state.use(executing), ctx_host.use(host), pytest.raises(OperationError, match="nothing was changed until"):
+        list(schema.in_sync._inner(**parse_value(case["kwargs"])))

@@ -23,7 +23,8 @@ PRE = {
         "hostname": "", "labels": {}, "networks": {"docker_default": {"aliases": [], "dns_names": []}}, "published_ports": []}}},
     "facts.FileDigest": {f"path={SCHEMA_FILE}": {"exists": True, "mode": "644", "sha1": "x"},
                           "path=/var/lib/hopwhistle/compose.env": {"exists": True, "mode": "600", "sha1": "y"}},
-    "facts.DockerImages": {"refs=['docker-api']": {"docker-api": {"id": "sha256:api", "labels": {}, "repo_tags": []}}},
+    "facts.DockerImages": {"refs=['docker-api']": {"docker-api": {"id": "sha256:api", "labels": {"org.hopwhistle.source-tree": "t" * 40}, "repo_tags": []}}},
+    "facts.GitTreeHashes": {"path=/opt/hopwhistle, subpaths=['apps/api']": {"apps/api": "t" * 40}},
     "schema_facts.PrismaCli": {"image=docker-api": {"version": "6.19.3", "adapter": True, "mode": "prisma6-adapter"}},
 }
 RUN = sc.PrismaRun("docker-api", "docker_default", "/var/lib/hopwhistle/compose.env")
@@ -76,5 +77,8 @@ case("diff_error", "Prisma could not diff: an error naming Prisma's message, not
      [], exception={"name": "OperationError", "message": "prisma migrate diff (in docker-api) failed, nothing was changed:\nexit 1: Error: P1001: Can't reach database server"})
 pre_detached = {**PRE, "facts.DockerContainers": {"names=['hopwhistle-postgres-dev']": {"hopwhistle-postgres-dev": {
         **PRE["facts.DockerContainers"]["names=['hopwhistle-postgres-dev']"]["hopwhistle-postgres-dev"], "networks": {"hopwhistle_default": {"aliases": [], "dns_names": []}}}}}}
+stale = {**PRE, "facts.GitTreeHashes": {"path=/opt/hopwhistle, subpaths=['apps/api']": {"apps/api": "n" * 40}}}
+case("planning_before_the_build", "Planning before the image is rebuilt from a new tree: the old image's schema is not the checkout's; no diff.",
+     stale, [], noop="schema of callfabric: no diff while planning, until docker-api is built from apps/api at tree nnnnnnnnnnnn (it is from tttttttttttt)")
 case("planning_before_attachment", "Planning while postgres is not on the network yet: the drift is unknown, no command.",
      pre_detached, [], noop="schema of callfabric: no diff while planning, until hopwhistle-postgres-dev is on docker_default")
