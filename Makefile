@@ -31,3 +31,11 @@ unit: venv
 
 e2e: setup
 	$(VENV)/bin/pytest tests/e2e
+
+# Benchmarks on the test bed (each holds it exclusively; docs/benchmarks.md has the figures).
+# HWBENCH_RUNS=5 runs per figure (median); HWBENCH_ONE_LINER=0 leaves out the runbook's one-liner.
+bench: setup
+	$(PY) bench/noop.py
+	$(PY) bench/api_change.py
+	$(PY) bench/scaling.py
+	$(PY) bench/profile_noop.py
