@@ -222,13 +222,24 @@ class Session:
 
     # -- errors ------------------------------------------------------------------------------------
     def _last_error(self, default: str) -> str:
-        lines = [line for line in self.errors.lines if not line.startswith("No hosts remaining")]
+        """One line from what pyinfra logged: the failure, and the first line that says why."""
+        lines = [line for line in self.errors.lines if not line.startswith(("No hosts remaining", "Error: executed"))]
+        if os.environ.get("HOPWHISTLE_DEBUG"):
+            print("\n".join(self.errors.lines), file=sys.stderr)
         if not lines:
             return default
         # A failed fact logs its output, then "Error: could not load fact: ..."; say both.
         last = lines[-1].removeprefix("Error: ")
-        output = [line for line in lines[:-1] if not line.startswith("Error")]
-        return f"{last}: {output[-1]}" if output and last.startswith("could not") else last
+        output = [line.removeprefix("Error: ") for line in lines[:-1]]
+        output = [line for line in output if line and line != last and not line.startswith("could not")]
+        if output:
+            why = output[0] if not last.startswith("could not") else output[-1]
+            if last.startswith("could not"):
+                # "could not load fact: <fact> <its arguments>": the arguments can be long; the why matters.
+                last = last if len(last) <= 160 else last[:157] + "..."
+                return f"{last}: {why}"
+            return f"{last} ({why})"
+        return last
 
     @contextmanager
     def _wrap(self, doing: str) -> Iterator[None]:
