@@ -328,6 +328,8 @@ def fix_deploy(fixes: set[str]) -> Callable[[], None]:
 
     def deploy() -> None:
         stack = steps.config()
+        # The deploy lock and the audit entry, as for any deploy.
+        run = steps.begin(stack, "doctor --fix") if hasattr(steps, "begin") else None
         if "data" in fixes:
             steps.data(stack)
         if "ports" in fixes:
@@ -341,6 +343,8 @@ def fix_deploy(fixes: set[str]) -> Callable[[], None]:
         if "services" in fixes or "ports" in fixes:
             for service in stack.services:
                 steps.swap(stack, service)
+        if run is not None:
+            steps.finish(stack, run)
 
     return deploy
 

@@ -272,14 +272,14 @@ def test_doctor_fix_leaves_unsafe_problems(monkeypatch):
 
 def test_fix_deploy_runs_only_the_needed_steps(monkeypatch):
     called = []
-    for name in ("data", "ports_free", "attachments", "swap"):
-        monkeypatch.setattr(doctor.steps, name, lambda *a, _n=name: called.append(_n))
+    for name in ("data", "ports_free", "attachments", "swap", "begin", "finish"):
+        monkeypatch.setattr(doctor.steps, name, lambda *a, _n=name: called.append(_n) or _n)
     monkeypatch.setattr(doctor.steps, "config", lambda: type("S", (), {"services": {"api": 1, "web": 2}})())
     doctor.fix_deploy({"attachments"})()
-    assert called == ["attachments"]
+    assert called == ["begin", "attachments", "finish"]
     called.clear()
     doctor.fix_deploy({"data", "services"})()
-    assert called == ["data", "swap", "swap"]
+    assert called == ["begin", "data", "swap", "swap", "finish"]
 
 
 def test_rollback_options_and_confirmation(monkeypatch):
