@@ -30,7 +30,7 @@ def deploy_with_probe(bench: Bench, deploy, what: str, i: int) -> dict:
     status, version = bench.testbed.http_get("http://127.0.0.1:3001/version")
     result = {
         "seconds": run.seconds, "rc": run.rc, "failed": prober.failed, "probes": len(prober.probes),
-        "outage": prober.longest_outage, "version": version.strip()[:60] if status == 200 else f"HTTP {status}",
+        "outage": prober.longest_outage, "down": sum(prober.outages()), "outages": len(prober.outages()), "version": version.strip()[:60] if status == 200 else f"HTTP {status}",
         "commands": len(run.commands), "output": run.output,
     }  # fmt: skip
     log(f"{what} #{i + 1}: {run.seconds:.1f} s, exit {run.rc}, {prober.failed}/{len(prober.probes)} probes failed, "
@@ -65,13 +65,14 @@ def main() -> None:
                 f"{seconds(min(r['seconds'] for r in runs))} – {seconds(max(r['seconds'] for r in runs))}",
                 f"{median(r['failed'] for r in runs):.0f} ({min(r['failed'] for r in runs)} – {max(r['failed'] for r in runs)})",
                 f"{median(r['outage'] for r in runs):.2f} s (max {max(r['outage'] for r in runs):.2f} s)",
+                f"{median(r['down'] for r in runs):.2f} s in {median(r['outages'] for r in runs):.0f}",
                 f"{median(r['seconds'] for r in runs) / ours_median:.1f}×",
                 f"{median(r['commands'] for r in runs):.0f}" if runs[0]["commands"] else "1 (a shell line)",
                 runs[-1]["version"],
             ])  # fmt: skip
         print(f"\n## One-file API change (median of {RUNS}; /health probed every 50 ms)\n")
         print(table(
-            ["what", "wall time", "min – max", "failed probes", "longest outage", "÷ ours", "remote commands", "/version after the last run"],
+            ["what", "wall time", "min – max", "failed probes", "longest outage", "total down (outages)", "÷ ours", "remote commands", "/version after the last run"],
             rows,
         ))  # fmt: skip
     log(f"done in {time.perf_counter() - started:.0f} s")

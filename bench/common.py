@@ -189,12 +189,18 @@ class Bench:
         )
 
     def one_liner(self) -> Run:
+        """Runs it with bash on this machine. Its ``prisma db push`` applies the schema, then fails in
+        ``prisma generate`` (the runbook's "EACCES ... IGNORE THIS"), so the line stops before its final
+        curl and exits 1: counted as done (``rc`` 0 here) when Prisma said the database is in sync."""
         started = time.perf_counter()
         result = subprocess.run(
             ["bash", "-c", self.one_liner_command()], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
-        return Run(time.perf_counter() - started, result.returncode, [], result.stdout)
+        elapsed = time.perf_counter() - started
+        in_sync = "database is already in sync" in result.stdout or "database is now in sync" in result.stdout
+        rc = 0 if result.returncode == 0 or (in_sync and "Running generate" in result.stdout) else result.returncode
+        return Run(elapsed, rc, [], result.stdout)
 
     # -- the physical floor: one round trip running the batched inspection --------------------------------
 
@@ -338,6 +344,19 @@ class Prober:
     @property
     def failed(self) -> int:
         return sum(1 for _, ok in self.probes if not ok)
+
+    def outages(self) -> list[float]:
+        """Each run of failed probes: from its first failed probe to the next probe that succeeded."""
+        spans, down_since = [], None
+        for at, ok in self.probes:
+            if not ok and down_since is None:
+                down_since = at
+            elif ok and down_since is not None:
+                spans.append(at - down_since)
+                down_since = None
+        if down_since is not None:
+            spans.append(self.probes[-1][0] - down_since)
+        return spans
 
     @property
     def longest_outage(self) -> float:

@@ -69,6 +69,7 @@ def main() -> None:
 
         if with_one_liner:
             measured["runbook ONE-LINER (adapted)"] = repeat("one-liner", RUNS, bench.one_liner)
+            require_ok("the one-liner", measured["runbook ONE-LINER (adapted)"])
             log("restoring `deployed` after the one-liner")
             bench.deployed()
 
