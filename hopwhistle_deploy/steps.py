@@ -374,7 +374,7 @@ def release(stack: StackConfig, run: Run, service: str) -> None:
     svc = stack.services[service]
     swapped = swap(stack, service)
     health.gate(
-        name=f"{svc.container} healthy (GET {svc.health_path}) and smoke checks, else roll back",
+        name=f"{svc.container} health gate (GET {svc.health_path}), smoke checks, rollback on failure",
         service=service,
         container=svc.container,
         image=svc.image,
@@ -398,7 +398,7 @@ def check(stack: StackConfig, run: Run, service: str, after: list) -> None:
     ``after`` operations changed something (e.g. re-attaching Postgres and Redis)."""
     svc = stack.services[service]
     health.gate(
-        name=f"{svc.container} healthy (GET {svc.health_path}) and smoke checks",
+        name=f"{svc.container} health gate (GET {svc.health_path}) and smoke checks",
         service=service,
         container=svc.container,
         image=svc.image,
