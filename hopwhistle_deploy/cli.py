@@ -220,12 +220,18 @@ def doctor(obj, fix, as_json) -> None:
     """The runbook's Troubleshooting section as checks. Exit 0 healthy, 1 problems remain."""
     checks = doctor_mod.run_checks(obj["config"])
     applied: set[str] = set()
+    fix_error = None
     if fix and any(c.verdict == doctor_mod.FAIL and c.safe_fix for c in checks):
         before = checks
         if not as_json:
             _print_checks(before)
             click.echo("\nApplying safe fixes:")
-        applied = doctor_mod.apply_fixes(obj["config"], before, progress=None if as_json else _progress_printer())
+        try:
+            applied = doctor_mod.apply_fixes(obj["config"], before, progress=None if as_json else _progress_printer())
+        except RunError as error:
+            fix_error = str(error)
+            if not as_json:
+                click.echo(f"  a fix failed: {fix_error}")
         checks = doctor_mod.run_checks(obj["config"])
         fixed_names = {c.name for c in before if c.verdict == doctor_mod.FAIL and c.safe_fix}
         for check in checks:
@@ -234,7 +240,10 @@ def doctor(obj, fix, as_json) -> None:
             click.echo("\nAfter the fixes:")
     failing = [c for c in checks if c.verdict == doctor_mod.FAIL]
     if as_json:
-        click.echo(json.dumps({"checks": [c.to_dict() for c in checks], "fixes_applied": sorted(applied)}, indent=2))
+        click.echo(json.dumps(
+                {"checks": [c.to_dict() for c in checks], "fixes_applied": sorted(applied), "fix_error": fix_error},
+                indent=2,
+            ))
     else:
         _print_checks(checks)
         if failing:

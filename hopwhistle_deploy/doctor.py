@@ -316,6 +316,14 @@ def run_checks(config_path: Path | None) -> list[Check]:
             *_attachment_checks(stack, found, api_logs),
             *_container_checks(stack, session, found),
         ]
+        # A service whose port a foreign container holds cannot be started by a fix: say so instead.
+        blocked = {c.name.split()[1] for c in checks if c.name.startswith("port ") and c.verdict == FAIL and not c.safe_fix}
+        for service, svc in stack.services.items():
+            if str(svc.port) in blocked:
+                for check in checks:
+                    if check.name == f"container won't start: {svc.container}" and check.safe_fix:
+                        check.safe_fix = None
+                        check.detail += f" (not fixed automatically: port {svc.port} is held, see above)"
         checks.append(_eacces_check(api_logs))
         checks.append(_postgres_public_check(stack, session))
     checks.insert(len(checks) - 2, _schema_check(stack, config_path, api_logs))

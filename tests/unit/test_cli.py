@@ -329,3 +329,17 @@ def test_help_lists_every_command():
     result = run("--help")
     for command in ("plan", "deploy", "status", "doctor", "rollback", "logs"):
         assert command in result.output
+
+
+def test_doctor_fix_failure_is_reported_and_checks_run_again(monkeypatch):
+    rounds = [_checks(), _checks()]
+    monkeypatch.setattr(doctor, "run_checks", lambda config: rounds.pop(0))
+
+    def failing(config, checks, progress=None):
+        raise RunError("port 3001 is held by container legacy-api")
+
+    monkeypatch.setattr(doctor, "apply_fixes", failing)
+    result = run("doctor", "--fix", "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.output)["fix_error"] == "port 3001 is held by container legacy-api"
+    assert not rounds
