@@ -233,7 +233,8 @@ class Session:
         output = [line.removeprefix("Error: ") for line in lines[:-1]]
         output = [line for line in output if line and line != last and not line.startswith("could not")]
         if output:
-            why = output[0] if not last.startswith("could not") else output[-1]
+            failing = [line for line in output if re.search(r"fail|error|refus|denied|cannot|unable", line, re.I)]
+            why = failing[0] if failing else (output[0] if not last.startswith("could not") else output[-1])
             if last.startswith("could not"):
                 # "could not load fact: <fact> <its arguments>": the arguments can be long; the why matters.
                 last = last if len(last) <= 160 else last[:157] + "..."
