@@ -18,6 +18,6 @@ steps.data(stack)
 steps.attachments(stack)
 steps.not_known_bad(stack, names)
 steps.build(stack, only=names)
-steps.schema(stack)  # SCHEMA IN SYNC: after the build, before the API swap (pending, see steps.schema)
+steps.schema(stack)  # after the build, before the API swap; refuses data loss unless allowed
 steps.release(stack, run, "api")
 steps.finish(stack, run)

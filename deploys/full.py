@@ -21,7 +21,7 @@ steps.data(stack)  # strays absent, data containers running
 steps.attachments(stack)  # network, data containers attached with their aliases
 steps.not_known_bad(stack, names)  # refuse a release that already failed its health gate here
 steps.build(stack, only=names)  # the old containers keep serving meanwhile
-steps.schema(stack)  # SCHEMA IN SYNC: after the build, before the API swap (pending, see steps.schema)
+steps.schema(stack)  # after the build, before the API swap; refuses data loss unless allowed
 for service in names:  # api first, then web: swap, health gate, smoke checks, rollback on failure
     steps.release(stack, run, service)
 steps.finish(stack, run)  # audit entry, unlock

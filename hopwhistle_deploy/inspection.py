@@ -5,8 +5,14 @@ The operations still ask for exactly what they need; this only lets those asks s
 
 from __future__ import annotations
 
+import posixpath
+
 from hopwhistle_deploy.config import StackConfig
 from operations import snapshot
+from operations.health import FailedReleases
+from operations.schema import DEFAULT_SCHEMA
+from operations.schema_commands import FINGERPRINT_FILE
+from operations.schema_facts import SchemaState
 from operations.commands import Compose
 from operations.facts import (
     ComposeConfigHashes,
@@ -37,3 +43,17 @@ def declare(stack: StackConfig, compose: Compose) -> None:
     snapshot.prefetch(FileDigest, path=stack.env_file_path)
     snapshot.prefetch(FileDigest, path=stack.override_path)
     snapshot.prefetch(ComposeConfigHashes, compose=compose, services=list(stack.services))
+    snapshot.prefetch(FailedReleases, state_dir=stack.state_dir)
+    if "api" in stack.services:
+        api = stack.services["api"]
+        schema_file = posixpath.join(stack.project_path.rstrip("/"), api.build_context, DEFAULT_SCHEMA)
+        snapshot.prefetch(FileDigest, path=schema_file)
+        snapshot.prefetch(
+            SchemaState,
+            container=stack.data_containers.postgres,
+            user=stack.database.user,
+            database=stack.database.name,
+            schema_file=schema_file,
+            project_path=stack.project_path,
+            fingerprint_file=posixpath.join(stack.state_dir.rstrip("/"), FINGERPRINT_FILE),
+        )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import shlex
 import socket
 import time
 import traceback
@@ -20,7 +21,9 @@ from pyinfra.api import FunctionCommand
 from pyinfra.api.exceptions import NestedOperationError, PyinfraError
 from pyinfra.api.state import BaseStateCallback
 
+from hopwhistle_deploy import inspection
 from hopwhistle_deploy.config import StackConfig, compose_env, database_password, database_url
+from operations import schema as schema_ops
 from operations import audit, changes, compose_files, containers, health, images, lock, network, release_commands, repo, services
 from operations.commands import Compose
 from operations.release_commands import HttpCheck
@@ -210,6 +213,22 @@ class Run:
         """The image id the service's container ran when the deploy started: the rollback target."""
         return ((self.before or {}).get("services", {}).get(service) or {}).get("image")
 
+    def unverified(self, service: str) -> bool:
+        """The service's current tree failed its gate here and could not be rolled back: it still runs,
+        so this deploy checks it again even without a swap."""
+        svc = self.stack.services[service]
+        ok, lines = lock.run_on_host(
+            release_commands.read_failed_releases(self.stack.state_dir)
+            + f" && git -C {shlex.quote(self.stack.project_path)} rev-parse {shlex.quote('HEAD:' + svc.build_context)}"
+        )
+        if not ok or not lines:
+            return False
+        tree = lines[-1].strip()
+        return any(
+            record["service"] == service and record["tree"] == tree and record["result"] == "not-rolled-back"
+            for record in release_commands.parse_failed_releases(lines[:-1])
+        )
+
     def secrets(self) -> list[str]:
         return [database_password(self.stack).get_secret_value(), database_url(self.stack).get_secret_value()]
 
@@ -310,6 +329,7 @@ class ReleaseCallbacks(BaseStateCallback):
 def begin(stack: StackConfig, deploy: str) -> Run:
     """The deploy's first step: register the callbacks, then take the lock (recording the revisions
     the server runs, for the audit entry and the rollback)."""
+    inspection.declare(stack, compose(stack))  # one round trip answers a no-op run's facts
     if not any(isinstance(handler, ReleaseCallbacks) for handler in state.callback_handlers):
         state.add_callback_handler(ReleaseCallbacks())
     run = Run(stack=stack, deploy=deploy, host_name=str(host.name))
@@ -344,14 +364,24 @@ def not_known_bad(stack: StackConfig, names: list[str]) -> None:
     )
 
 
-# The schema step is another engineer's (operations/schema.py, ``schema.in_sync``). It goes after the
-# build and before the API swap; fill in ``schema()`` and set SCHEMA_PENDING = False.
-SCHEMA_PENDING = True
-
-
 def schema(stack: StackConfig) -> None:
-    """SCHEMA STEP GOES HERE: ``schema.in_sync`` (with ``flag("allow_data_loss")`` or
-    ``stack.allow_data_loss``). Until then the deploys run no schema step."""
+    """The schema in sync with the checkout, after the build and before the API swap: never losing data
+    unless allowed (config ``allow_data_loss`` or ``--data allow_data_loss=true``)."""
+    api = stack.services["api"]
+    schema_ops.in_sync(
+        name=f"Schema of {stack.database.name} in sync",
+        image=api.image,
+        network=stack.network,
+        env_file=stack.env_file_path,
+        postgres_container=stack.data_containers.postgres,
+        database=stack.database.name,
+        db_user=stack.database.user,
+        project_path=stack.project_path,
+        build_context=api.build_context,
+        state_dir=stack.state_dir,
+        backups_to_keep=stack.backups_to_keep,
+        allow_data_loss=stack.allow_data_loss or flag("allow_data_loss"),
+    )
 
 
 def smoke_checks(stack: StackConfig, service: str) -> list[HttpCheck]:
@@ -389,7 +419,7 @@ def release(stack: StackConfig, run: Run, service: str) -> None:
         token=run.token,
         rollback_to=lambda: run.image_before(service),
         after=swapped,
-        _if=swapped.did_change,
+        _if=lambda: swapped.did_change() or run.unverified(service),
     )
 
 

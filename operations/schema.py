@@ -19,6 +19,8 @@ HOW_TO_ALLOW = (
     "(hopwhistle.toml), or pass `--data allow_data_loss=true` to pyinfra (the CLI: `--allow-data-loss`)."
 )
 
+DEFAULT_SCHEMA = "prisma/schema.prisma"  # relative to the API build context
+
 
 def _truthy(value) -> bool:
     if isinstance(value, str):
@@ -86,7 +88,7 @@ def in_sync(
     project_path: str,
     build_context: str,
     state_dir: str,
-    schema: str = "prisma/schema.prisma",
+    schema: str = DEFAULT_SCHEMA,
     backups_to_keep: int = 5,
     allow_data_loss: bool = False,
     prisma_mode: str | None = None,

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from hopwhistle_deploy import steps
 from testbed.scenario import DEMO_TENANT, SOURCE_TREE_LABEL
 
 from .conftest import ROOT
@@ -71,17 +70,13 @@ def assert_private_state(pyinfra) -> None:
 
 @pytest.mark.state("fresh-messy")
 def test_fresh_messy_is_deployed_in_one_run_and_the_second_run_changes_nothing(server, pyinfra):
-    # Until the schema step is plugged in, fresh-messy's database is behind the code, so the buyers smoke
-    # check cannot pass: run without smoke checks and assert health only (see steps.SCHEMA_PENDING).
-    env = {"HOPWHISTLE_SMOKE_CHECKS": "[]"} if steps.SCHEMA_PENDING else {}
-    first = deploy(pyinfra, "-y", env=env)
+    first = deploy(pyinfra, "-y")
     assert first.returncode == 0, first.stdout[-4000:]
     assert server.http_get(HEALTH)[0] == 200
-    if not steps.SCHEMA_PENDING:
-        status, body = server.http_get(BUYERS, {"x-demo-tenant-id": DEMO_TENANT})
-        assert status == 200 and json.loads(body)["buyers"]
+    status, body = server.http_get(BUYERS, {"x-demo-tenant-id": DEMO_TENANT})
+    assert status == 200 and json.loads(body)["buyers"]
 
-    second = deploy(pyinfra, "-y", env=env)
+    second = deploy(pyinfra, "-y")
     assert second.returncode == 0, second.stdout[-4000:]
     assert changed_operations(second.stdout) == 0, second.stdout[-4000:]
 
