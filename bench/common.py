@@ -139,7 +139,7 @@ class Bench:
     def counted(self, tool: str, args: list[str], config: Path) -> Run:
         count_file = self.tmp / "commands.txt"
         count_file.unlink(missing_ok=True)
-        env = {**self.env(config), "HWBENCH_COUNT_FILE": str(count_file)}
+        env = {**self.env(config), "HWBENCH_COUNT_FILE": str(count_file), "HWBENCH_T0": repr(time.time())}
         started = time.perf_counter()
         result = subprocess.run(
             [str(PYTHON), str(COUNTED), tool, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,

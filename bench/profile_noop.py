@@ -53,6 +53,9 @@ def main() -> None:
             "import hopwhistle_deploy.steps (+ config, operations)": [str(PYTHON), "-c", "import pyinfra_cli.main, hopwhistle_deploy.steps"],
         }  # fmt: skip
         fixed_times = {name: median(timed(argv, env) for _ in range(RUNS)) for name, argv in fixed.items()}
+        fixed_times["one `ssh` to the loopback sshd running `true`"] = median(
+            bench.floor_ssh("true").seconds for _ in range(RUNS)
+        )
 
         runs = {"@local": [], "@ssh": []}
         for _ in range(RUNS):
@@ -69,17 +72,19 @@ def main() -> None:
 
         print(f"\n## Fixed costs (median of {RUNS})\n")
         print(table(["what", "wall time"], [[name, seconds(t)] for name, t in fixed_times.items()]))
-        print(f"\n## Phases of a no-op run (median of {RUNS}; times from the wrapper's start)\n")
+        print(f"\n## Phases of a no-op run (median of {RUNS}; times from the launch of the process)\n")
         print(table(["transport", "total", "remote commands", "start → first command", "first → last command",
                      "last command → exit"], rows))  # fmt: skip
 
-        last = runs["@local"][-1]
-        print("\nRemote commands of the last no-op @local run, with the time each was sent:")
-        previous = 0.0
-        for line in last.commands:
-            kind, at, command = line.split("\t", 2)
-            print(f"  {float(at):6.3f} s (+{float(at) - previous:5.3f})  {command[:140]}")
-            previous = float(at)
+        for transport, measured in runs.items():
+            last = measured[-1]
+            print(f"\nRemote commands of the last no-op {transport} run, with the time each was sent (from launch):")
+            previous = 0.0
+            for line in last.commands:
+                kind, at, command = line.split("\t", 2)
+                print(f"  {float(at):6.3f} s (+{float(at) - previous:5.3f})  {command[:120]}")
+                previous = float(at)
+            print(f"  {last.seconds:6.3f} s (+{last.seconds - previous:5.3f})  (process exited)")
 
         # -X importtime of one no-op run
         result = subprocess.run(
@@ -96,20 +101,20 @@ def main() -> None:
         print(f"\n## -X importtime of one no-op run: {total / 1e6:.3f} s in top-level imports; the slowest:\n")
         print(table(["package", "cumulative"], [[name, f"{us / 1e6:.3f} s"] for us, name in sorted(top_level, reverse=True)[:15]]))
 
-        # cProfile of one no-op run
-        out = bench.tmp / "noop.prof"
-        log("cProfile of one no-op run @local")
-        subprocess.run(
-            [str(PYTHON), "-m", "cProfile", "-o", str(out), str(COUNTED), "pyinfra", *DEPLOY], cwd=ROOT, env=env,
-            stdin=subprocess.DEVNULL, capture_output=True, check=True,
-        )  # fmt: skip
-        for sort in ("cumulative", "tottime"):
-            print(f"\n## cProfile of one no-op run @local, top 25 by {sort}\n")
-            print("```")
-            stats = pstats.Stats(str(out))
-            stats.stream = sys.stdout
-            stats.strip_dirs().sort_stats(sort).print_stats(25)
-            print("```")
+        # cProfile of one no-op run per transport
+        for transport, config, limit in (("@local", bench.local_config, 25), ("@ssh", ssh, 15)):
+            out = bench.tmp / f"noop-{transport[1:]}.prof"
+            log(f"cProfile of one no-op run {transport}")
+            subprocess.run(
+                [str(PYTHON), "-m", "cProfile", "-o", str(out), str(COUNTED), "pyinfra", *DEPLOY], cwd=ROOT,
+                env=bench.env(config), stdin=subprocess.DEVNULL, capture_output=True, check=True,
+            )  # fmt: skip
+            for sort in ("cumulative", "tottime"):
+                print(f"\n## cProfile of one no-op run {transport}, top {limit} by {sort}\n")
+                print("```")
+                stats = pstats.Stats(str(out), stream=sys.stdout)
+                stats.strip_dirs().sort_stats(sort).print_stats(limit)
+                print("```")
     log(f"done in {time.perf_counter() - started:.0f} s")
 
 
