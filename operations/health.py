@@ -123,8 +123,9 @@ def gate(
 @operation()
 def not_known_bad(state_dir: str, project_path: str, build_contexts: dict[str, str], retry_failed: bool = False):
     """
-    Refuse to build and swap a service whose source tree already failed its health gate here (and was
-    rolled back): the next deploy would only fail the same way again. Changes nothing.
+    Refuse to build and swap a service whose source tree already failed its health gate here and was
+    rolled back: the next deploy would only fail the same way again. Changes nothing. (A failure that
+    could not be rolled back still runs; ``steps.release`` runs its gate again instead.)
 
     + state_dir: holds ``failed-releases``
     + project_path: the git checkout, at the revision to deploy
@@ -147,7 +148,13 @@ def not_known_bad(state_dir: str, project_path: str, build_contexts: dict[str, s
     trees = ask(GitTreeHashes, path=project_path, subpaths=contexts) if contexts and failed else {}
     known_bad = []
     for service, context in build_contexts.items():
-        matches = [r for r in failed if r["service"] == service and r["tree"] == trees.get(context)]
+        matches = [
+            r
+            for r in failed
+            if r["service"] == service
+            and r["tree"] == trees.get(context)
+            and r["result"] in release_commands.ROLLED_BACK_RESULTS
+        ]
         if matches:
             last = matches[-1]
             known_bad.append(

@@ -29,6 +29,9 @@ LOCK_NAME = "deploy.lock"
 AUDIT_NAME = "audit.log"
 FAILED_RELEASES_NAME = "failed-releases"
 FAILED_TAG = "hopwhistle-failed"
+# Failed releases that were rolled back: the server runs the earlier image, so the guard refuses the tree.
+# A "not-rolled-back" failure still runs: the next deploy runs its health gate again instead.
+ROLLED_BACK_RESULTS = ("rolled-back", "rollback-unhealthy")
 HOLDER_KEYS = ("user", "host", "pid", "time", "revision", "token")
 
 
@@ -403,7 +406,11 @@ else
 fi
 install -d -m 700 {quote(state_dir)}
 ( umask 077; printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' {quote(service)} {quote(tree)} "$commit" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$result" {quote(token)} >> {quote(failed_file)} )
-echo "recorded: $service at tree {tree[:12]} (commit ${{commit:0:12}}) failed; the next deploy refuses this tree until a fix is pushed (or retry_failed=true)"
+if [ "$result" = not-rolled-back ]; then
+  echo "recorded: $service at tree {tree[:12]} (commit ${{commit:0:12}}) failed and still runs; the next deploy checks it again"
+else
+  echo "recorded: $service at tree {tree[:12]} (commit ${{commit:0:12}}) failed; the next deploy refuses this tree until a fix is pushed (or retry_failed=true)"
+fi
 exit 1
 """
     return bash(script.strip())
