@@ -31,8 +31,7 @@ def ask(fact_cls: type[FactBase], **kwargs: Any) -> Any:
     deploy's snapshot (``operations.snapshot``) when it declared this fact."""
     value = snapshot.lookup(fact_cls, kwargs)
     if isinstance(value, snapshot.PartError):
-        detail = next((line for line in reversed(value.lines) if line.strip()), f"exit status {value.status}")
-        raise OperationError(f"could not collect {fact_cls.__name__} ({_describe(kwargs)}): {detail.strip()}")
+        raise OperationError(f"could not collect {fact_cls.__name__} ({_describe(kwargs)}): {_cause(value)}")
     if value is snapshot.NOT_CACHED:
         value = host.get_fact(fact_cls, **kwargs)
     if value is None:
@@ -40,6 +39,14 @@ def ask(fact_cls: type[FactBase], **kwargs: Any) -> Any:
             f"could not collect {fact_cls.__name__} ({_describe(kwargs)}); see the command output above"
         )
     return value
+
+
+def _cause(error: snapshot.PartError) -> str:
+    """The line that says what went wrong: the first error line (git's "fatal: ...", Docker's "Cannot
+    connect ..."), else the last line, else the exit status."""
+    lines = [line.strip() for line in error.lines if line.strip()]
+    marked = [line for line in lines if re.match(r"(fatal|error|cannot|permission denied)\b", line, re.I)]
+    return (marked or lines[-1:] or [f"exit status {error.status}"])[0]
 
 
 def _describe(kwargs: dict[str, Any]) -> str:

@@ -13,13 +13,17 @@ from operations.commands import (
     COMPOSE_WORKING_DIR_LABEL,
     Compose,
 )
-from operations.facts import ComposeConfigHashes, DockerContainers, DockerImages, PortPublishers, ask
+from operations.facts import ComposeConfigHashes, DockerContainers, DockerImages, FileDigest, PortPublishers, ask
 
 
 def _is_old_instance(project: str, service_label: str, working_dir: str, service: str, compose: Compose) -> bool:
     """A container Compose made for this service: same service, and same project or same compose dir
     (the runbook's web container once came from another project name)."""
     return service_label == service and (project == compose.project or working_dir == compose.working_dir)
+
+
+def _compose_inputs_exist(compose: Compose) -> bool:
+    return all(ask(FileDigest, path=path)["exists"] for path in (compose.env_file, *compose.files[1:]))
 
 
 @operation()
@@ -146,6 +150,9 @@ def running(
             why = "recreate on the new image"
         elif found["image_id"] != built["id"]:
             force_recreate, why = True, "recreate on the built image"
+        elif not state.is_executing and not _compose_inputs_exist(compose):
+            # Planning on a server the tool has not run on yet: the config hash needs the env file.
+            why = "recreate if its compose config changed (known once the env file is written)"
         else:
             expected_hash = ask(ComposeConfigHashes, compose=compose, services=[service])[service]
             if labels.get(COMPOSE_CONFIG_HASH_LABEL) != expected_hash:

@@ -48,3 +48,16 @@ def test_containers_fact_output_survives_the_snapshot_framing():
     fact.command(parts=[(DockerContainers, {"names": ["gone"]})])
     [value] = fact.process(["@@hw-part 0 0", "Error: No such container: gone"])
     assert value == {"gone": None}
+
+
+def test_a_failed_part_is_reported_by_its_error_line():
+    from operations.facts import _cause
+
+    git = snapshot.PartError(128, [
+        "fatal: '/nonexistent/hopwhistle.git' does not appear to be a git repository",
+        "fatal: Could not read from remote repository.", "",
+        "Please make sure you have the correct access rights", "and the repository exists.",
+    ])  # fmt: skip
+    assert _cause(git) == "fatal: '/nonexistent/hopwhistle.git' does not appear to be a git repository"
+    assert _cause(snapshot.PartError(1, ["something odd", "last words"])) == "last words"
+    assert _cause(snapshot.PartError(3, [])) == "exit status 3"
