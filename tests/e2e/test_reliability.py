@@ -83,7 +83,7 @@ def docker(*args: str) -> None:
     subprocess.run(["docker", *args], check=True, capture_output=True)
 
 
-HEALTH_GATE = "docker-api-1 healthy (GET /health) and smoke checks, else roll back"
+HEALTH_GATE = "docker-api-1 health gate (GET /health), smoke checks, rollback on failure"
 
 # Each hand-made drift, and the only operations the next run may change (a restarted API is checked).
 DRIFTS = {
