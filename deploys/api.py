@@ -7,17 +7,4 @@ unlock. Web is left alone.
 
 from hopwhistle_deploy import steps
 
-stack = steps.config()
-names = ["api"]
-
-run = steps.begin(stack, "api")
-steps.ports_free(stack, names)
-steps.checkout(stack)
-steps.compose_inputs(stack)
-steps.data(stack)
-steps.attachments(stack)
-steps.not_known_bad(stack, names)
-steps.build(stack, only=names)
-steps.schema(stack)  # after the build, before the API swap; refuses data loss unless allowed
-steps.release(stack, run, "api")
-steps.finish(stack, run)
+steps.converge(steps.config(), "api", ["api"])

@@ -6,16 +6,4 @@ health gate + smoke checks (rollback on failure), audit, unlock. The API is left
 
 from hopwhistle_deploy import steps
 
-stack = steps.config()
-names = ["web"]
-
-run = steps.begin(stack, "web")
-steps.ports_free(stack, names)
-steps.checkout(stack)
-steps.compose_inputs(stack)
-steps.data(stack)
-steps.attachments(stack)
-steps.not_known_bad(stack, names)
-steps.build(stack, only=names)
-steps.release(stack, run, "web")
-steps.finish(stack, run)
+steps.converge(steps.config(), "web", ["web"])

@@ -398,13 +398,10 @@ def smoke_checks(stack: StackConfig, service: str) -> list[HttpCheck]:
     ]
 
 
-def release(stack: StackConfig, run: Run, service: str) -> None:
-    """Swap the service, then (only when the swap changed something) its health gate and smoke checks,
-    rolling back to the image it ran before the deploy when they fail."""
+def _gate(stack: StackConfig, run: Run, service: str, name: str, **when) -> None:
     svc = stack.services[service]
-    swapped = swap(stack, service)
     health.gate(
-        name=f"{svc.container} health gate (GET {svc.health_path}), smoke checks, rollback on failure",
+        name=name,
         service=service,
         container=svc.container,
         image=svc.image,
@@ -417,34 +414,59 @@ def release(stack: StackConfig, run: Run, service: str) -> None:
         timeout_seconds=stack.health_timeout_seconds,
         smoke_checks=smoke_checks(stack, service),
         token=run.token,
+        **when,
+    )
+
+
+def release(stack: StackConfig, run: Run, service: str) -> None:
+    """Swap the service, then (only when the swap changed something) its health gate and smoke checks,
+    rolling back to the image it ran before the deploy when they fail."""
+    svc = stack.services[service]
+    swapped = swap(stack, service)
+    _gate(
+        stack, run, service,
+        f"{svc.container} health gate (GET {svc.health_path}), smoke checks, rollback on failure",
         rollback_to=lambda: run.image_before(service),
         after=swapped,
         _if=lambda: swapped.did_change() or run.unverified(service),
-    )
+    )  # fmt: skip
 
 
 def check(stack: StackConfig, run: Run, service: str, after: list) -> None:
     """Health gate and smoke checks without rollback (nothing was swapped), only when one of the
     ``after`` operations changed something (e.g. re-attaching Postgres and Redis)."""
     svc = stack.services[service]
-    health.gate(
-        name=f"{svc.container} health gate (GET {svc.health_path}) and smoke checks",
-        service=service,
-        container=svc.container,
-        image=svc.image,
-        port=svc.port,
-        health_path=svc.health_path,
-        compose=compose(stack),
-        state_dir=stack.state_dir,
-        project_path=stack.project_path,
-        build_context=svc.build_context,
-        timeout_seconds=stack.health_timeout_seconds,
-        smoke_checks=smoke_checks(stack, service),
-        token=run.token,
+    _gate(
+        stack, run, service,
+        f"{svc.container} health gate (GET {svc.health_path}) and smoke checks",
         rollback=False,
         after=after,
         _if=lambda: any(meta.did_change() for meta in after),
-    )
+    )  # fmt: skip
+
+
+def converge(stack: StackConfig, deploy: str, names: list[str]) -> None:
+    """The safe order, for the services ``names`` (the rest are left alone):
+
+    lock (released on failure too) -> ports free (fail before any change when a foreign container holds
+    one) -> checkout -> compose inputs -> strays absent, data containers running -> network and
+    attachments -> refuse a release that already failed here -> build (the old containers keep
+    serving) -> schema in sync (after the build, before the API swap) -> per service: swap, health gate,
+    smoke checks, rollback on failure -> audit -> unlock.
+    """
+    run = begin(stack, deploy)
+    ports_free(stack, names)
+    checkout(stack)
+    compose_inputs(stack)
+    data(stack)
+    attachments(stack)
+    not_known_bad(stack, names)
+    build(stack, only=names)
+    if "api" in names:
+        schema(stack)
+    for service in names:
+        release(stack, run, service)
+    finish(stack, run)
 
 
 def finish(stack: StackConfig, run: Run) -> None:
