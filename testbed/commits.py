@@ -90,6 +90,15 @@ def api_build_fails(tree: Path) -> str:
     return "API: broken build"
 
 
+def api_npm_install_fails(tree: Path) -> str:
+    """An API whose ``npm ci`` fails: package.json asks for a dependency package-lock.json does not have."""
+    _edit(
+        tree / "apps/api/package.json",
+        lambda text: text.replace('"dependencies": {\n', '"dependencies": {\n    "left-pad": "1.3.0",\n', 1),
+    )
+    return "API: a dependency missing from package-lock.json"
+
+
 def web_release_note(tree: Path) -> str:
     """A change to the web app's source only."""
     note = tree / "apps/web/RELEASE"
@@ -103,5 +112,6 @@ CHANGES: dict[str, Callable[[Path], str]] = {
     "api-release-note": api_release_note,
     "api-crashes": api_crashes,
     "api-build-fails": api_build_fails,
+    "api-npm-install-fails": api_npm_install_fails,
     "web-release-note": web_release_note,
 }
