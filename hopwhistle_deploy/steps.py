@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import getpass
 import os
-import shlex
 import socket
 import time
 import traceback
@@ -26,6 +25,8 @@ from hopwhistle_deploy.config import StackConfig, compose_env, database_password
 from operations import schema as schema_ops
 from operations import audit, changes, compose_files, containers, health, images, lock, network, release_commands, repo, services
 from operations.commands import Compose
+from operations.facts import GitTreeHashes, ask
+from operations.health import FailedReleases
 from operations.release_commands import HttpCheck
 
 
@@ -215,19 +216,23 @@ class Run:
 
     def unverified(self, service: str) -> bool:
         """The service's current tree failed its gate here and could not be rolled back: it still runs,
-        so this deploy checks it again even without a swap."""
+        so this deploy checks it again even without a swap. Read from the deploy's snapshot."""
         svc = self.stack.services[service]
-        ok, lines = lock.run_on_host(
-            release_commands.read_failed_releases(self.stack.state_dir)
-            + f" && git -C {shlex.quote(self.stack.project_path)} rev-parse {shlex.quote('HEAD:' + svc.build_context)}"
-        )
-        if not ok or not lines:
+        failed = [
+            record
+            for record in ask(FailedReleases, state_dir=self.stack.state_dir)
+            if record["service"] == service and record["result"] == "not-rolled-back"
+        ]
+        if not failed:
             return False
-        tree = lines[-1].strip()
-        return any(
-            record["service"] == service and record["tree"] == tree and record["result"] == "not-rolled-back"
-            for record in release_commands.parse_failed_releases(lines[:-1])
-        )
+        tree = ask(GitTreeHashes, path=self.stack.project_path, subpaths=[svc.build_context])[svc.build_context]
+        return any(record["tree"] == tree for record in failed)
+
+    def _revisions_now(self) -> dict | None:
+        """Asked again only when something changed: a run that changed nothing ends where it began."""
+        if self.before is not None and all(change.in_sync for change in changes.for_host(self.host_name)):
+            return self.before
+        return audit.current_revisions(self.stack.project_path, self.containers)
 
     def secrets(self) -> list[str]:
         return [database_password(self.stack).get_secret_value(), database_url(self.stack).get_secret_value()]
@@ -243,7 +248,7 @@ class Run:
             run=self.token,
             result=result,
             revisions_from=self.before,
-            revisions_to=audit.current_revisions(self.stack.project_path, self.containers),
+            revisions_to=self._revisions_now(),
             change_records=changes.for_host(self.host_name),
             failed_operation=failed_operation,
             rolled_back=rolled_back,
