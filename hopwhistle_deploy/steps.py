@@ -25,8 +25,8 @@ from hopwhistle_deploy.config import StackConfig, compose_env, database_password
 from operations import schema as schema_ops
 from operations import audit, changes, compose_files, containers, health, images, lock, network, release_commands, repo, services
 from operations.commands import Compose
-from operations.facts import GitTreeHashes, ask
-from operations.health import FailedReleases
+from operations.facts import DockerContainers, GitTreeHashes, ask
+from operations.health import FailedReleases, VerifiedReleases
 from operations.release_commands import HttpCheck
 
 
@@ -215,9 +215,14 @@ class Run:
         return ((self.before or {}).get("services", {}).get(service) or {}).get("image")
 
     def unverified(self, service: str) -> bool:
-        """The service's current tree failed its gate here and could not be rolled back: it still runs,
-        so this deploy checks it again even without a swap. Read from the deploy's snapshot."""
+        """The service runs an image that has not passed its health gate here: one swapped in by a
+        deploy killed before its gate, or a failed release that could not be rolled back. This deploy
+        checks it again even without a swap. Read from the deploy's snapshot."""
         svc = self.stack.services[service]
+        running = ask(DockerContainers, names=[svc.container]).get(svc.container)
+        verified = ask(VerifiedReleases, state_dir=self.stack.state_dir).get(service)
+        if running and running["running"] and running["image_id"] != verified:
+            return True
         failed = [
             record
             for record in ask(FailedReleases, state_dir=self.stack.state_dir)

@@ -34,6 +34,20 @@ class FailedReleases(FactBase):
         return release_commands.parse_failed_releases(output)
 
 
+class VerifiedReleases(FactBase):
+    """The image each service last passed its health gate on (``<state_dir>/verified-releases``):
+    ``{"api": "sha256:..."}``; ``{}`` when none."""
+
+    def command(self, state_dir: str) -> str:
+        return release_commands.read_verified_releases(state_dir)
+
+    def default(self) -> None:
+        return None  # could not read it: ``ask`` fails loudly
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        return release_commands.parse_verified_releases(output)
+
+
 def _resolve(value):
     return value() if callable(value) else value
 

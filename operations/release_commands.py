@@ -28,6 +28,7 @@ from operations.commands import PREVIOUS_TAG, SOURCE_TREE_LABEL, Compose
 LOCK_NAME = "deploy.lock"
 AUDIT_NAME = "audit.log"
 FAILED_RELEASES_NAME = "failed-releases"
+VERIFIED_RELEASES_NAME = "verified-releases"
 FAILED_TAG = "hopwhistle-failed"
 # Failed releases that were rolled back: the server runs the earlier image, so the guard refuses the tree.
 # A "not-rolled-back" failure still runs: the next deploy runs its health gate again instead.
@@ -49,6 +50,10 @@ def audit_path(state_dir: str) -> str:
 
 def failed_releases_path(state_dir: str) -> str:
     return _path(state_dir, FAILED_RELEASES_NAME)
+
+
+def verified_releases_path(state_dir: str) -> str:
+    return _path(state_dir, VERIFIED_RELEASES_NAME)
 
 
 def bash(script: str) -> str:
@@ -232,6 +237,21 @@ def parse_failed_releases(lines: list[str]) -> list[dict[str, str]]:
     return records
 
 
+def read_verified_releases(state_dir: str) -> str:
+    path = quote(verified_releases_path(state_dir))
+    return f"echo '# verified releases'; if [ -f {path} ]; then cat {path}; fi"
+
+
+def parse_verified_releases(lines: list[str]) -> dict[str, str]:
+    """``service<TAB>image id`` lines -> the image each service last passed its health gate on."""
+    verified = {}
+    for line in lines:
+        service, sep, image_id = line.rstrip("\n").partition("\t")
+        if sep and not service.startswith("#"):
+            verified[service] = image_id
+    return verified
+
+
 # -- health gate, smoke checks, rollback ---------------------------------------------------------------
 
 
@@ -320,6 +340,7 @@ def gate_script(
     """
     repo = commands.image_repository(image)
     failed_file = failed_releases_path(state_dir)
+    verified_file = verified_releases_path(state_dir)
     timeout = max(1, int(round(timeout_seconds)))
 
     smoke_lines = []
@@ -370,6 +391,11 @@ if [ -z "$fail" ]; then
   if [ -f {quote(failed_file)} ]; then
     grep -v "^{record_key}" {quote(failed_file)} > {quote(failed_file + ".tmp")}; mv {quote(failed_file + ".tmp")} {quote(failed_file)}
   fi
+  # The image that passed: a later deploy gates any other image it finds running (e.g. one swapped in
+  # by a deploy killed before its gate).
+  verified_image=$(docker container inspect -f '{{{{.Image}}}}' "$container" 2>/dev/null || true)
+  install -d -m 700 {quote(state_dir)}
+  ( umask 077; {{ grep -v "^$service"$'\\t' {quote(verified_file)} 2>/dev/null; printf '%s\t%s\n' "$service" "$verified_image"; }} > {quote(verified_file + ".tmp")} && mv {quote(verified_file + ".tmp")} {quote(verified_file)} )
   exit 0
 fi
 echo "FAILED $service: $fail"

@@ -144,3 +144,13 @@ def test_failed_releases_parser_skips_the_header_and_bad_lines():
     assert rc.parse_failed_releases(lines) == [
         {"service": "api", "tree": "t", "commit": "c", "time": "time", "result": "rolled-back", "token": "tok"}
     ]
+
+
+def test_success_records_the_verified_image_of_this_service_only(app, tmp_path):
+    (tmp_path / "verified-releases").write_text("api\tsha256:old\nweb\tsha256:web\n")
+    app.routes = {"/health": (200, "{}")}
+    assert gate(app, tmp_path, [])[0] == 0
+    verified = rc.parse_verified_releases((tmp_path / "verified-releases").read_text().splitlines())
+    # The unit test's container does not exist: the image it ran is recorded as unknown ("").
+    assert verified == {"web": "sha256:web", "api": ""}
+    assert (tmp_path / "verified-releases").stat().st_mode & 0o777 == 0o600
