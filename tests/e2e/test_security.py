@@ -12,10 +12,10 @@ test_schema.py), a changed SSH host key refused (test_ssh.py), the default confi
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import subprocess
-import threading
+import tempfile
+import sys
 import time
 from pathlib import Path
 
@@ -29,38 +29,56 @@ HOPWHISTLE = ROOT / ".venv/bin/hopwhistle"
 BUYERS = "http://127.0.0.1:3001/api/v1/buyers"
 
 
+SCANNER = """
+import os, sys
+own, seen = {os.getpid(), os.getppid()}, set()
+with open(sys.argv[1], "w") as out:
+    while not os.path.exists(sys.argv[2]):
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) in own:
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                    raw = handle.read()
+            except OSError:  # the process ended meanwhile
+                continue
+            argv = raw.replace(b"\\0", b" ").decode("utf-8", "replace").strip()
+            if argv and argv not in seen:
+                seen.add(argv)
+                out.write(argv.replace("\\n", " ") + "\\n")
+        out.write("\\0round\\n")
+"""
+
+
 class ArgvScanner:
-    """Reads every process's argv (``/proc/*/cmdline``) in a tight loop from a thread, and keeps each
-    distinct argv it saw. Processes in containers are in the host's /proc too."""
+    """Reads every process's argv (``/proc/*/cmdline``) in a tight loop, in a process of its own (no
+    thread shares the test's interpreter), and keeps each distinct argv it saw. Processes in containers
+    are in the host's /proc too."""
 
     def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="hw-argv-")
+        self._seen_file = Path(self._folder.name, "seen")
+        self._stop_file = Path(self._folder.name, "stop")
         self.seen: set[str] = set()
         self.rounds = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._own = str(os.getpid())
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for pid in os.listdir("/proc"):
-                if not pid.isdigit() or pid == self._own:
-                    continue
-                try:
-                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                        raw = handle.read()
-                except OSError:  # the process ended meanwhile
-                    continue
-                if raw:
-                    self.seen.add(raw.replace(b"\0", b" ").decode("utf-8", "replace").strip())
-            self.rounds += 1
 
     def __enter__(self) -> ArgvScanner:
-        self._thread.start()
+        self._process = subprocess.Popen([sys.executable, "-c", SCANNER, str(self._seen_file), str(self._stop_file)])
+        while not self._seen_file.exists() or "\0round" not in self._seen_file.read_text():
+            time.sleep(0.01)  # scanning: the first round is done
         return self
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        self._stop_file.touch()
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            raise
+        lines = self._seen_file.read_text().splitlines()
+        self.rounds = lines.count("\0round")
+        self.seen = {line for line in lines if line and line != "\0round"}
+        self._folder.cleanup()
 
     def holding(self, text: str) -> list[str]:
         return sorted(argv for argv in self.seen if text in argv)
