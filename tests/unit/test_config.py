@@ -101,7 +101,7 @@ def test_password_from_env_is_masked_everywhere(monkeypatch):
 
 def test_password_from_secrets_file_env_wins(tmp_path, monkeypatch):
     secrets = write(tmp_path, "# comment\nHOPWHISTLE_DB_PASSWORD=from-file\n", name="secrets.env")
-    path = write(tmp_path, f'secrets_file = "{secrets}"\n[host]\nname = "10.0.0.9"\n')
+    path = write(tmp_path, f'secrets_file = "{secrets}"\n[host]\nname = "staging.hopwhistle.example"\n')
     assert load_config(path).db_password.get_secret_value() == "from-file"
     monkeypatch.setenv("HOPWHISTLE_DB_PASSWORD", "from-env")
     assert load_config(path).db_password.get_secret_value() == "from-env"
@@ -132,7 +132,7 @@ def test_secret_in_toml_is_refused(tmp_path):
 
 
 def test_remote_host_requires_a_password(tmp_path):
-    path = write(tmp_path, '[host]\nname = "45.32.213.201"\n')
+    path = write(tmp_path, '[host]\nname = "vps.hopwhistle.example"\n')
     with pytest.raises(ConfigError) as error:
         load_config(path)
     assert str(error.value) == (
@@ -142,7 +142,7 @@ def test_remote_host_requires_a_password(tmp_path):
 
 
 def test_remote_environment_requires_a_password(tmp_path):
-    path = write(tmp_path, '[environments.production]\nhosts = ["45.32.213.201"]\n')
+    path = write(tmp_path, '[environments.production]\nhosts = ["vps.hopwhistle.example"]\n')
     with pytest.raises(ConfigError, match="db_password: required"):
         load_config(path)
 
@@ -191,8 +191,11 @@ def test_missing_file(tmp_path):
 def test_example_config_is_valid_and_targets_production(monkeypatch):
     monkeypatch.setenv("HOPWHISTLE_DB_PASSWORD", "pw")
     config = load_config(EXAMPLE)
-    assert (config.host.name, config.host.ssh_user) == ("45.32.213.201", "root")
-    assert config.environments["production"].hosts == ["45.32.213.201"]
+    # The runbook's production host, as written in the example (never connected to by any test).
+    production = EXAMPLE.read_text().split('[host]\nname = "', 1)[1].split('"', 1)[0]
+    assert production != "@local" and config.targets_local_only is False
+    assert (config.host.name, config.host.ssh_user) == (production, "root")
+    assert config.environments["production"].hosts == [production]
     # The example spells out the defaults; it must not drift from them.
     assert config.model_dump(exclude={"host", "environments"}) == StackConfig(db_password="pw").model_dump(
         exclude={"host", "environments"}

@@ -32,33 +32,33 @@ def test_no_config_targets_the_local_demo_server():
 
 def test_remote_host_gets_ssh_settings(tmp_path, monkeypatch):
     (tmp_path / "hopwhistle.toml").write_text(
-        '[host]\nname = "203.0.113.7"\nssh_user = "deploy"\nssh_port = 2222\n'
+        '[host]\nname = "vps.hopwhistle.example"\nssh_user = "deploy"\nssh_port = 2222\n'
         'ssh_key = "/keys/id"\nssh_known_hosts_file = "/keys/known_hosts"\n'
     )
     monkeypatch.setenv("HOPWHISTLE_DB_PASSWORD", "pw")
-    host = hosts_by_name(make_inventory(INVENTORY))["203.0.113.7"]
+    host = hosts_by_name(make_inventory(INVENTORY))["vps.hopwhistle.example"]
     assert host.data.ssh_user == "deploy"
     assert host.data.ssh_port == 2222
     assert host.data.ssh_key == "/keys/id"
     assert host.data.ssh_known_hosts_file == "/keys/known_hosts"
     assert host.data.ssh_strict_host_key_checking == "yes"
-    assert host.data.hopwhistle_config.host.name == "203.0.113.7"
+    assert host.data.hopwhistle_config.host.name == "vps.hopwhistle.example"
 
 
 def test_selected_environment_is_a_group(tmp_path, monkeypatch):
     (tmp_path / "hopwhistle.toml").write_text(
-        '[environments.production]\nhosts = ["203.0.113.7"]\n'
-        '[environments.staging]\nhosts = ["203.0.113.8", "203.0.113.9"]\n'
+        '[environments.production]\nhosts = ["vps.hopwhistle.example"]\n'
+        '[environments.staging]\nhosts = ["staging-a.hopwhistle.example", "staging-b.hopwhistle.example"]\n'
     )
     monkeypatch.setenv("HOPWHISTLE_DB_PASSWORD", "pw")
     monkeypatch.setenv("HOPWHISTLE_ENVIRONMENT", "staging")
     inventory = make_inventory(INVENTORY)
-    assert sorted(hosts_by_name(inventory)) == ["203.0.113.8", "203.0.113.9"]
-    assert sorted(h.name for h in inventory.get_group("staging")) == ["203.0.113.8", "203.0.113.9"]
+    assert sorted(hosts_by_name(inventory)) == ["staging-a.hopwhistle.example", "staging-b.hopwhistle.example"]
+    assert sorted(h.name for h in inventory.get_group("staging")) == ["staging-a.hopwhistle.example", "staging-b.hopwhistle.example"]
 
 
 def test_unselected_environments_stay_out(tmp_path, monkeypatch):
-    (tmp_path / "hopwhistle.toml").write_text('[environments.production]\nhosts = ["203.0.113.7"]\n')
+    (tmp_path / "hopwhistle.toml").write_text('[environments.production]\nhosts = ["vps.hopwhistle.example"]\n')
     monkeypatch.setenv("HOPWHISTLE_DB_PASSWORD", "pw")
     assert list(hosts_by_name(make_inventory(INVENTORY))) == ["@local"]
 
