@@ -51,9 +51,6 @@ class Check:
         }
 
 
-def _q(*words: str) -> str:
-    return " ".join(shlex.quote(w) for w in words)
-
 
 def _logs(session: Session, container: str, lines: int = LOG_LINES) -> list[str]:
     result = session.shell(f"docker logs --tail {int(lines)} {shlex.quote(container)} 2>&1")
@@ -97,7 +94,7 @@ def _port_checks(stack: StackConfig, session: Session) -> list[Check]:
                     name,
                     FAIL,
                     f"port {svc.port} is held by {names} (stray or old {service} container)",
-                    fix=_q("docker", "rm", "-f", *[h["name"] for h in holders]),
+                    fix=shlex.join(["docker", "rm", "-f", *[h["name"] for h in holders]]),
                     safe_fix="ports",
                 )
             )
@@ -113,7 +110,7 @@ def _stray_check(stack: StackConfig, found: dict) -> Check:
         name,
         FAIL,
         f"{', '.join(present)} exists and can take the real containers' ports",
-        fix=_q("docker", "rm", "-f", *present),
+        fix=shlex.join(["docker", "rm", "-f", *present]),
         safe_fix="data",
     )
 
@@ -132,7 +129,7 @@ def _attachment_checks(stack: StackConfig, found: dict, api_logs: list[str]) -> 
             symptom = f"ENOTFOUND {container}"
         wanted = set(attachment.aliases)
         alias_words = [w for a in sorted(wanted) for w in ("--alias", a)]
-        connect = _q("docker", "network", "connect", *alias_words, stack.network, container) + restart
+        connect = shlex.join(["docker", "network", "connect", *alias_words, stack.network, container]) + restart
         evidence = [line for line in api_logs if "ENOTFOUND" in line and (container in line or any(a in line for a in wanted))]
         info = found.get(container)
         if info is None:
@@ -145,7 +142,7 @@ def _attachment_checks(stack: StackConfig, found: dict, api_logs: list[str]) -> 
                 Check(symptom, FAIL, f"{container} is not attached to {stack.network}", connect, "attachments", evidence[-3:])
             )
         elif given != wanted:
-            fix = _q("docker", "network", "disconnect", stack.network, container) + " && " + connect
+            fix = shlex.join(["docker", "network", "disconnect", stack.network, container]) + " && " + connect
             checks.append(
                 Check(
                     symptom,
@@ -197,7 +194,7 @@ def _container_checks(stack: StackConfig, session: Session, found: dict) -> list
             )
         elif info["status"] != "running":
             checks.append(
-                Check(name, FAIL, f"{container} is {info['status']}", _q("docker", "start", container), "data", _logs(session, container)[-10:])
+                Check(name, FAIL, f"{container} is {info['status']}", shlex.join(["docker", "start", container]), "data", _logs(session, container)[-10:])
             )
         else:
             checks.append(Check(name, OK, f"{container} is running"))

@@ -157,7 +157,7 @@ def _find_by_revision(session: Session, stack, service: str, revision: str) -> s
     """The id of a local image of ``service`` built from ``revision``: a commit, tag or branch of the
     checkout (its build context's tree), or a source tree hash (prefix)."""
     svc = stack.services[service]
-    resolved = session.shell(_q("git", "-C", stack.project_path, "rev-parse", "--verify", "-q", f"{revision}:{svc.build_context}"))
+    resolved = session.shell(shlex.join(["git", "-C", stack.project_path, "rev-parse", "--verify", "-q", f"{revision}:{svc.build_context}"]))
     tree = resolved.stdout.strip() if resolved.ok and resolved.stdout.strip() else revision.lower()
     listed = session.shell(
         "docker image ls -q --no-trunc --filter "
@@ -181,9 +181,6 @@ def _find_by_revision(session: Session, stack, service: str, revision: str) -> s
         raise RunError(f"{revision} matches {len(matches)} images of {service}; give a longer revision")
     return matches[0]
 
-
-def _q(*words: str) -> str:
-    return " ".join(shlex.quote(w) for w in words)
 
 
 def rollback(config_path, service: str | None, to: str | None, report=print) -> list[str]:
@@ -215,7 +212,7 @@ def rollback(config_path, service: str | None, to: str | None, report=print) -> 
             if current and current["id"] == target:
                 report(f"{name}: already on {target[7:19]}")
                 continue
-            script = [_q("docker", "tag", target, svc.image)]
+            script = [shlex.join(["docker", "tag", target, svc.image])]
             if current:
                 script.append(commands.image_tag_previous(current["id"], svc.image))
             script.append(commands.compose_up(compose, name, force_recreate=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import posixpath
 from dataclasses import dataclass
+from shlex import join as shlex_join
 from shlex import quote
 
 SOURCE_TREE_LABEL = "org.hopwhistle.source-tree"
@@ -23,9 +24,6 @@ COMPOSE_NETWORK_LABEL = "com.docker.compose.network"
 # fact command starting with it never mistakes a dead daemon for a missing object.
 DOCKER_DAEMON_CHECK = "docker version --format '{{.Server.Version}}' >/dev/null"
 
-
-def _join(words: list[str]) -> str:
-    return " ".join(quote(word) for word in words)
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Compose:
         for file in self.files:
             words += ["-f", file]
         words += ["--env-file", self.env_file, *args]
-        return _join(words)
+        return shlex_join(words)
 
 
 # -- facts -------------------------------------------------------------------------------------------
@@ -55,11 +53,11 @@ class Compose:
 def inspect_containers(names: list[str]) -> str:
     # One JSON document per line; "No such container" lines for missing ones. `true` because inspect
     # exits 1 when any name is missing; the daemon check has already proved Docker answers.
-    return f"{DOCKER_DAEMON_CHECK} && {{ docker container inspect --format '{{{{json .}}}}' {_join(names)} 2>&1; true; }}"
+    return f"{DOCKER_DAEMON_CHECK} && {{ docker container inspect --format '{{{{json .}}}}' {shlex_join(names)} 2>&1; true; }}"
 
 
 def inspect_networks(names: list[str]) -> str:
-    return f"{DOCKER_DAEMON_CHECK} && {{ docker network inspect --format '{{{{json .}}}}' {_join(names)} 2>&1; true; }}"
+    return f"{DOCKER_DAEMON_CHECK} && {{ docker network inspect --format '{{{{json .}}}}' {shlex_join(names)} 2>&1; true; }}"
 
 
 def inspect_images(refs: list[str]) -> str:
@@ -95,7 +93,7 @@ def git_checkout_state(path: str, remote: str, branch: str) -> str:
     # Line 1: HEAD; line 2: "<sha>\trefs/heads/<branch>" (ls-remote asks the remote without
     # touching the work tree; --exit-code fails when the branch is missing); then one line per
     # tracked file with local changes. Untracked files are not counted: reset --hard keeps them.
-    git = _join(["git", "-C", path])
+    git = shlex_join(["git", "-C", path])
     return (
         f"{git} rev-parse HEAD"
         f" && {git} ls-remote --exit-code {quote(remote)} {quote('refs/heads/' + branch)}"
@@ -105,8 +103,8 @@ def git_checkout_state(path: str, remote: str, branch: str) -> str:
 
 def git_tree_hashes(path: str, subpaths: list[str]) -> str:
     # The subpaths first, then their hashes in the same order: the output names its own keys.
-    names = _join(["printf", "%s\\n", *subpaths])
-    return f"{names} && " + _join(["git", "-C", path, "rev-parse", *(f"HEAD:{subpath}" for subpath in subpaths)])
+    names = shlex_join(["printf", "%s\\n", *subpaths])
+    return f"{names} && " + shlex_join(["git", "-C", path, "rev-parse", *(f"HEAD:{subpath}" for subpath in subpaths)])
 
 
 def file_digest(path: str) -> str:
@@ -119,11 +117,11 @@ def file_digest(path: str) -> str:
 
 
 def git_fetch(path: str, remote: str, branch: str) -> str:
-    return _join(["git", "-C", path, "fetch", remote, branch])
+    return shlex_join(["git", "-C", path, "fetch", remote, branch])
 
 
 def git_reset_hard(path: str, remote: str, branch: str) -> str:
-    return _join(["git", "-C", path, "reset", "--hard", f"{remote}/{branch}"])
+    return shlex_join(["git", "-C", path, "reset", "--hard", f"{remote}/{branch}"])
 
 
 def network_create(name: str, compose_project: str | None = None) -> str:
@@ -131,30 +129,30 @@ def network_create(name: str, compose_project: str | None = None) -> str:
     if compose_project:
         # Without these labels `docker compose up` refuses a network it considers its own default.
         words += ["--label", f"{COMPOSE_NETWORK_LABEL}=default", "--label", f"{COMPOSE_PROJECT_LABEL}={compose_project}"]
-    return _join([*words, name])
+    return shlex_join([*words, name])
 
 
 def network_connect(network: str, container: str, aliases: list[str]) -> str:
     words = ["docker", "network", "connect"]
     for alias in aliases:
         words += ["--alias", alias]
-    return _join([*words, network, container])
+    return shlex_join([*words, network, container])
 
 
 def network_disconnect(network: str, container: str) -> str:
-    return _join(["docker", "network", "disconnect", network, container])
+    return shlex_join(["docker", "network", "disconnect", network, container])
 
 
 def container_start(name: str) -> str:
-    return _join(["docker", "start", name])
+    return shlex_join(["docker", "start", name])
 
 
 def container_unpause(name: str) -> str:
-    return _join(["docker", "unpause", name])
+    return shlex_join(["docker", "unpause", name])
 
 
 def container_remove(name: str) -> str:
-    return _join(["docker", "rm", "--force", name])
+    return shlex_join(["docker", "rm", "--force", name])
 
 
 def image_repository(image: str) -> str:
@@ -164,7 +162,7 @@ def image_repository(image: str) -> str:
 
 
 def image_tag_previous(image_id: str, image: str) -> str:
-    return _join(["docker", "tag", image_id, f"{image_repository(image)}:{PREVIOUS_TAG}"])
+    return shlex_join(["docker", "tag", image_id, f"{image_repository(image)}:{PREVIOUS_TAG}"])
 
 
 def compose_build(compose: Compose, service: str, no_cache: bool = False) -> str:
@@ -184,11 +182,11 @@ def compose_config_hashes(compose: Compose, services: list[str]) -> str:
 
 def state_dir(path: str) -> str:
     # Creates it, or fixes its mode if it exists.
-    return _join(["install", "-d", "-m", "700", path])
+    return shlex_join(["install", "-d", "-m", "700", path])
 
 
 def chmod(path: str, mode: str) -> str:
-    return _join(["chmod", mode, path])
+    return shlex_join(["chmod", mode, path])
 
 
 # -- generated files ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
+from shlex import join as shlex_join
 from shlex import quote
 
 from operations.commands import DOCKER_DAEMON_CHECK
@@ -34,9 +35,6 @@ STDERR_MARKER = "@@hopwhistle stderr"
 EMPTY_DB_MARKER = "@@hopwhistle empty database"
 
 
-def _join(words: list[str]) -> str:
-    return " ".join(quote(word) for word in words)
-
 
 @dataclass(frozen=True)
 class PrismaRun:
@@ -48,7 +46,7 @@ class PrismaRun:
 
     def command(self, script: str) -> str:
         words = ["docker", "run", "--rm", "--network", self.network, "--env-file", self.env_file]
-        return _join([*words, "--entrypoint", "sh", self.image, "-c", script])
+        return shlex_join([*words, "--entrypoint", "sh", self.image, "-c", script])
 
 
 def _unquoted_url() -> str:
@@ -75,10 +73,10 @@ def prisma_cli(image: str) -> str:
     6's ``experimental: { adapter: true }``), else ``native``. No network, no database: plain ``docker run``."""
     script = (
         "node -p 'require(\"prisma/package.json\").version' && "
-        f"if grep -Eqs 'adapter[[:space:]]*:[[:space:]]*true' {_join(CONFIG_FILES)}; "
+        f"if grep -Eqs 'adapter[[:space:]]*:[[:space:]]*true' {shlex_join(CONFIG_FILES)}; "
         "then echo adapter; else echo native; fi"
     )
-    return f"{DOCKER_DAEMON_CHECK} && " + _join(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script])
+    return f"{DOCKER_DAEMON_CHECK} && " + shlex_join(["docker", "run", "--rm", "--entrypoint", "sh", image, "-c", script])
 
 
 def mode_for(version: str, adapter: bool) -> str:
@@ -113,7 +111,7 @@ def _diff_and_report(args: list[str]) -> str:
     # Exit 0 in sync, 2 drift (SQL on stdout), anything else an error: always reported, never fatal, so the
     # fact can tell "Prisma said error" from "docker could not run".
     return (
-        f"rc=0; npx prisma {_join(args)} >/tmp/hw-diff.out 2>/tmp/hw-diff.err || rc=$?; "
+        f"rc=0; npx prisma {shlex_join(args)} >/tmp/hw-diff.out 2>/tmp/hw-diff.err || rc=$?; "
         f"echo {quote(EXIT_MARKER)}$rc; cat /tmp/hw-diff.out; echo {quote(STDERR_MARKER)}; cat /tmp/hw-diff.err"
     )
 
@@ -159,7 +157,7 @@ def db_push_args(mode: str, accept_data_loss: bool) -> list[str]:
 
 
 def db_push(run: PrismaRun, mode: str, accept_data_loss: bool) -> str:
-    return run.command(f"{_unquoted_url()}; exec npx prisma {_join(db_push_args(mode, accept_data_loss))}")
+    return run.command(f"{_unquoted_url()}; exec npx prisma {shlex_join(db_push_args(mode, accept_data_loss))}")
 
 
 # -- the database's own fingerprint, row counts, backups -------------------------------------------
@@ -182,7 +180,7 @@ DB_FINGERPRINT_SQL = (
 
 def psql(container: str, user: str, database: str, sql: str) -> str:
     """``psql`` in the postgres container over its local socket: no password anywhere."""
-    return _join(["docker", "exec", container, "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+    return shlex_join(["docker", "exec", container, "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                   "-U", user, "-d", database, "-c", sql])  # fmt: skip
 
 
@@ -249,7 +247,7 @@ def backup(
     push never runs, when pg_dump does."""
     d = quote(backups_dir.rstrip("/"))
     name = backup_name(database, from_revision, to_revision)
-    dump = _join(["docker", "exec", container, "pg_dump", "-U", user, "-d", database, "-Fc"])
+    dump = shlex_join(["docker", "exec", container, "pg_dump", "-U", user, "-d", database, "-Fc"])
     prefix = quote(database + "-")
     return (
         "set -e; umask 077; "
