@@ -12,37 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pyinfra import host, state
-from pyinfra.api import FactBase, OperationError, operation
+from pyinfra.api import OperationError, operation
 
 from operations import changes, release_commands
 from operations.commands import Compose
-from operations.facts import GitTreeHashes, ask
+from operations.facts import GitTreeHashes, _LoudFact, ask
 from operations.release_commands import HttpCheck
 
 
-class FailedReleases(FactBase):
+class FailedReleases(_LoudFact):
     """The releases that failed their health gate on this server (``<state_dir>/failed-releases``):
     ``[{"service", "tree", "commit", "time", "result", "token"}]``; ``[]`` when none."""
 
     def command(self, state_dir: str) -> str:
         return release_commands.read_failed_releases(state_dir)
 
-    def default(self) -> None:
-        return None  # could not read it: ``ask`` fails loudly
-
     def process(self, output: list[str]) -> list[dict[str, str]]:
         return release_commands.parse_failed_releases(output)
 
 
-class VerifiedReleases(FactBase):
+class VerifiedReleases(_LoudFact):
     """The image each service last passed its health gate on (``<state_dir>/verified-releases``):
     ``{"api": "sha256:..."}``; ``{}`` when none."""
 
     def command(self, state_dir: str) -> str:
         return release_commands.read_verified_releases(state_dir)
-
-    def default(self) -> None:
-        return None  # could not read it: ``ask`` fails loudly
 
     def process(self, output: list[str]) -> dict[str, str]:
         return release_commands.parse_verified_releases(output)
