@@ -10,6 +10,7 @@ and removed at the end of the session; the images are kept for the next run.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,3 +115,11 @@ def ssh_config(stack_config: Path, sshd: LoopbackSshd, **overrides) -> Path:
     path = stack_config.parent / f"ssh-{abs(hash(host))}.toml"
     path.write_text(stack_config.read_text() + "\n[host]\n" + host)
     return path
+
+
+def grand_total(output: str) -> tuple[int, int]:
+    """(operations, changed) from pyinfra's results table."""
+    match = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
+    assert match, output[-3000:]
+    count = lambda cell: 0 if cell == "-" else int(cell)  # noqa: E731
+    return int(match[1]), count(match[2])

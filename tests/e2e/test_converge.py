@@ -3,19 +3,11 @@ runbook's server, a second run changes nothing, and what must fail fails before 
 
 from __future__ import annotations
 
-import re
 
 import pytest
 
 from testbed.scenario import FOREIGN_CONTAINER, SOURCE_TREE_LABEL, Testbed
-
-
-def grand_total(output: str) -> tuple[int, int]:
-    """(operations, changed) from pyinfra's results table."""
-    match = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)", output)
-    assert match, output[-3000:]
-    count = lambda cell: 0 if cell == "-" else int(cell)  # noqa: E731
-    return int(match[1]), count(match[2])
+from tests.e2e.conftest import grand_total
 
 
 def assert_converged(bed: Testbed) -> None:

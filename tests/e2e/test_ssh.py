@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import ssh_config
-from tests.e2e.test_converge import assert_converged, grand_total
+from tests.e2e.conftest import grand_total, ssh_config
+from tests.e2e.test_converge import assert_converged
 
 
 @pytest.mark.state("redis-no-alias")
