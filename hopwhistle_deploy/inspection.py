@@ -10,6 +10,7 @@ import posixpath
 from hopwhistle_deploy.config import StackConfig
 from operations import snapshot
 from operations.health import FailedReleases, VerifiedReleases
+from operations.lock import DeployLock
 from operations.schema import DEFAULT_SCHEMA
 from operations.schema_commands import FINGERPRINT_FILE
 from operations.schema_facts import SchemaState
@@ -45,6 +46,7 @@ def declare(stack: StackConfig, compose: Compose) -> None:
     snapshot.prefetch(ComposeConfigHashes, compose=compose, services=list(stack.services))
     snapshot.prefetch(FailedReleases, state_dir=stack.state_dir)
     snapshot.prefetch(VerifiedReleases, state_dir=stack.state_dir)
+    snapshot.prefetch(DeployLock, state_dir=stack.state_dir)
     if "api" in stack.services:
         api = stack.services["api"]
         schema_file = posixpath.join(stack.project_path.rstrip("/"), api.build_context, DEFAULT_SCHEMA)

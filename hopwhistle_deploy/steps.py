@@ -200,15 +200,27 @@ class Run:
     logged: bool = False  # its audit entry is written
     closed: bool = False  # finished or failed: the callback does nothing more
     before: dict | None = None  # revisions when the lock was taken
+    lock_request: lock.LockRequest | None = None
+    deferred_generation: str | None = None  # the lock was free at inspection: taken at the first change
 
     @property
     def containers(self) -> dict[str, str]:
         return {name: svc.container for name, svc in self.stack.services.items()}
 
-    def on_acquired(self) -> None:
+    def on_acquired(self, lines: list[str]) -> None:
+        """``lines``: the lock's ``acquired …`` line, then the revisions read under it."""
         self.acquired = True
         self.started_iso, self.started = _now_iso(), time.monotonic()
-        self.before = audit.current_revisions(self.stack.project_path, self.containers)
+        self.before = release_commands.parse_revisions(lines[1:]).to_dict()
+
+    def defer_lock(self, generation: str) -> None:
+        self.deferred_generation = generation
+
+    def lock_before_change(self) -> None:
+        """Called before each command of an operation: takes a deferred lock before the first."""
+        if self.acquired or self.deferred_generation is None or self.lock_request is None:
+            return
+        self.on_acquired(lock.take_before_change(self.lock_request, self.deferred_generation))
 
     def image_before(self, service: str) -> str | None:
         """The image id the service's container ran when the deploy started: the rollback target."""
@@ -278,7 +290,8 @@ class ReleaseCallbacks(BaseStateCallback):
     - Before each operation runs on a host, its command generator is wrapped so that an exception
       raised while it executes (an ``OperationError`` from a fact or a check) is printed and turned into
       an ordinary failed operation, instead of unwinding through pyinfra (which would skip the error
-      callback below and leave the lock behind).
+      callback below and leave the lock behind). The wrapper also takes a deferred lock just before
+      the run's first command (``Run.lock_before_change``): a run that changes nothing takes none.
     - When an operation fails on a host whose run holds the lock: write the audit entry (``failed`` or
       ``rolled back``) and release the lock, with ``host.run_shell_command``. pyinfra has no ``finally``
       for a deploy; this is it. A run only ever removes a lock holding its own token.
@@ -292,10 +305,13 @@ class ReleaseCallbacks(BaseStateCallback):
         if op_data is None or getattr(op_data, "_hopwhistle_guarded", False):
             return
         original = op_data.command_generator
+        run = RUNS[host.name]
 
         def guarded():
             try:
-                yield from original()
+                for command in original():
+                    run.lock_before_change()
+                    yield command
             except NestedOperationError:
                 raise
             except Exception as error:  # noqa: BLE001 - any failure must reach operation_host_error
@@ -327,8 +343,9 @@ class ReleaseCallbacks(BaseStateCallback):
                     if record["token"] == run.token
                 }
                 result = "rolled back" if "rolled-back" in rolled_back.values() else "failed"
-                audit.write(run.stack.state_dir, run.entry(result, operation, rolled_back))
-            ok, lines = lock.run_on_host(release_commands.lock_release(run.stack.state_dir, run.token))
+                ok, lines = audit.close(run.stack.state_dir, run.entry(result, operation, rolled_back), run.token)
+            else:
+                ok, lines = lock.run_on_host(release_commands.lock_release(run.stack.state_dir, run.token))
             note = lines[-1] if lines else ("lock released" if ok else "could not release the lock")
             host.log_styled(f"deploy failed at: {operation}; logged in the audit log; {note}", fg="red",
                             log_func=logger.error)
@@ -337,15 +354,14 @@ class ReleaseCallbacks(BaseStateCallback):
 
 
 def begin(stack: StackConfig, deploy: str) -> Run:
-    """The deploy's first step: register the callbacks, then take the lock (recording the revisions
-    the server runs, for the audit entry and the rollback)."""
+    """The deploy's first step: register the callbacks, then the lock (taken now if another run holds
+    it, else before the first change, recording the revisions the server runs for the audit entry and
+    the rollback)."""
     inspection.declare(stack, compose(stack))  # one round trip answers a no-op run's facts
     if not any(isinstance(handler, ReleaseCallbacks) for handler in state.callback_handlers):
         state.add_callback_handler(ReleaseCallbacks())
     run = Run(stack=stack, deploy=deploy, host_name=str(host.name))
-    RUNS[run.host_name] = run
-    lock.acquired(
-        name=f"Deploy lock {release_commands.lock_path(stack.state_dir)}",
+    run.lock_request = lock.LockRequest(
         state_dir=stack.state_dir,
         holder={
             "user": run.who.split("@", 1)[0],
@@ -358,7 +374,14 @@ def begin(stack: StackConfig, deploy: str) -> Run:
         stale_after_seconds=int(number("lock_stale_after", 3600)),
         break_stale=flag("break_stale_lock"),
         revision_of=(stack.project_path, stack.remote, stack.branch),
+        then=release_commands.revisions(stack.project_path, run.containers),
+    )
+    RUNS[run.host_name] = run
+    lock.acquired(
+        name=f"Deploy lock {release_commands.lock_path(stack.state_dir)}",
+        request=run.lock_request,
         on_acquired=run.on_acquired,
+        on_deferred=run.defer_lock,
     )
     return run
 
@@ -458,11 +481,11 @@ def check(stack: StackConfig, run: Run, service: str, after: list) -> None:
 def converge(stack: StackConfig, deploy: str, names: list[str]) -> None:
     """The safe order, for the services ``names`` (the rest are left alone):
 
-    lock (released on failure too) -> ports free (fail before any change when a foreign container holds
+    lock (taken before the first change, released on failure too) -> ports free (fail before any change when a foreign container holds
     one) -> checkout -> compose inputs -> strays absent, data containers running -> network and
     attachments -> refuse a release that already failed here -> build (the old containers keep
     serving) -> schema in sync (after the build, before the API swap) -> per service: swap, health gate,
-    smoke checks, rollback on failure -> audit -> unlock.
+    smoke checks, rollback on failure -> audit and unlock (when the lock was taken).
     """
     run = begin(stack, deploy)
     ports_free(stack, names)
@@ -480,7 +503,10 @@ def converge(stack: StackConfig, deploy: str, names: list[str]) -> None:
 
 
 def finish(stack: StackConfig, run: Run) -> None:
-    """The deploy's last steps: the audit entry, then the lock released."""
-    audit.logged(name=f"Audit log {release_commands.audit_path(stack.state_dir)}", state_dir=stack.state_dir,
-                 make_entry=lambda: run.entry("ok"))
-    lock.released(name="Deploy lock released", state_dir=stack.state_dir, token=run.token)
+    """The deploy's last step: the audit entry and the lock released, if the run took the lock."""
+    audit.closed(
+        name=f"Audit log {release_commands.audit_path(stack.state_dir)}, deploy lock released",
+        state_dir=stack.state_dir,
+        token=run.token,
+        make_entry=lambda: run.entry("ok") if run.acquired else None,
+    )

@@ -1,6 +1,8 @@
 """The audit log on the server: ``<state_dir>/audit.log``, one JSON line per deploy (mode 0600 in the
-0700 state dir). A bookkeeping operation, like the lock: it writes while the deploy executes and never
-counts as a change. Failed deploys are logged by the deploy's failure callback with the same builder.
+0700 state dir), for each deploy that took the lock (one that found everything in sync takes none and
+writes nothing). A bookkeeping operation, like the lock: it writes while the deploy executes and never
+counts as a change; the same command releases the lock. Failed deploys are logged by the deploy's
+failure callback with the same builder.
 
 Entry fields: ``time`` (start, UTC), ``finished``, ``duration_seconds``, ``who`` (user@machine that
 ran the deploy), ``host``, ``deploy``, ``run`` (its id), ``result`` (``ok``, ``failed``, ``rolled back``),
@@ -72,24 +74,35 @@ def current_revisions(project_path: str, containers: dict[str, str]) -> dict | N
     return release_commands.parse_revisions(lines).to_dict() if ok else None
 
 
-def write(state_dir: str, line: str) -> bool:
-    ok, _ = run_on_host(release_commands.audit_append(state_dir, line))
-    return ok
+def close(state_dir: str, line: str, token: str) -> tuple[bool, list[str]]:
+    """Append ``line`` and release this run's lock, in one command; (appended, output lines)."""
+    return run_on_host(release_commands.audit_and_release(state_dir, line, token))
 
 
 @operation()
-def logged(state_dir: str, make_entry: Callable[[], str]):
+def closed(state_dir: str, token: str, make_entry: Callable[[], str | None]):
     """
-    Append this deploy's entry to the audit log.
+    Append this deploy's entry to the audit log and release its lock, if it took one.
 
     + state_dir: the state dir
-    + make_entry: builds the JSON line when the deploy reaches this point (see ``entry``)
+    + token: this run's id (only its own lock is released)
+    + make_entry: builds the JSON line when the deploy reaches this point (see ``entry``); ``None``
+      when the run took no lock (it changed nothing, so there is nothing to log or release)
+
+    .. code:: python
+
+        audit.closed(state_dir="/var/lib/hopwhistle", token=run.token, make_entry=lambda: run.entry("ok"))
     """
     if not state.is_executing:
-        host.noop(f"appends this deploy to {release_commands.audit_path(state_dir)}")
+        host.noop(f"appends this deploy to {release_commands.audit_path(state_dir)} if it changed anything")
         return
-    if not write(state_dir, make_entry()):
-        raise OperationError(f"could not append to {release_commands.audit_path(state_dir)}")
-    host.noop(f"logged in {release_commands.audit_path(state_dir)}")
+    line = make_entry()
+    if line is None:
+        host.noop("in sync: no lock was taken, nothing to log")
+        return
+    ok, lines = close(state_dir, line, token)
+    if not ok:
+        raise OperationError("\n".join(lines) or f"could not append to {release_commands.audit_path(state_dir)}")
+    host.noop(f"logged in {release_commands.audit_path(state_dir)}; {lines[-1] if lines else 'lock released'}")
     return
     yield

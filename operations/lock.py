@@ -1,17 +1,26 @@
 """The deploy lock on the server: ``<state_dir>/deploy.lock``, a directory (``mkdir`` is atomic).
 
+A run that changes nothing takes no lock and writes nothing: when the lock is free at inspection, it is
+taken just before the run's first change (``take`` with the ``generation`` read then), and refused if
+another deploy ran in between. A lock already held at inspection is dealt with at once (wait, break a
+stale one, or fail naming its holder), as before any change.
+
 These are bookkeeping operations: they run their command while the deploy executes (never when it
-only plans or runs with ``--dry``) and never count as a change to the server, so a run that converges
-nothing still reports no changes. Releasing on failure is the deploy's job
-(``hopwhistle_deploy.steps``: a state callback runs ``release_commands.lock_release``).
+only plans or runs with ``--dry``) and never count as a change to the server. Releasing on failure is
+the deploy's job (``hopwhistle_deploy.steps``: a state callback runs ``release_commands.lock_release``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
 from pyinfra import host, state
 from pyinfra.api import OperationError, StringCommand, operation
+from pyinfra.api.exceptions import FactProcessError
 
-from operations import release_commands
+from operations import release_commands, snapshot
+from operations.facts import _LoudFact, ask
 
 
 def run_on_host(command: str) -> tuple[bool, list[str]]:
@@ -20,59 +29,94 @@ def run_on_host(command: str) -> tuple[bool, list[str]]:
     return bool(ok), output.output_lines
 
 
-@operation()
-def acquired(
-    state_dir: str,
-    holder: dict[str, str],
-    wait_seconds: int = 0,
-    stale_after_seconds: int = 3600,
-    break_stale: bool = False,
-    revision_of: tuple[str, str, str] | None = None,
-    on_acquired=None,
-):
-    """
-    Take the deploy lock, or fail naming its holder.
+class DeployLock(_LoudFact):
+    """Whether the lock is held (and by whom), and the ``generation`` the last deploy left.
 
-    + state_dir: the state dir (created 0700)
-    + holder: ``user``, ``host``, ``pid``, ``time``, ``token`` of this run
-    + wait_seconds: how long to wait for another deploy to finish
-    + stale_after_seconds: a lock older than this is stale (so is one whose holder process is gone,
-      when it ran on the server itself)
-    + break_stale: break a stale lock (never a live one)
-    + revision_of: (project_path, remote, branch): the revision recorded as being deployed
-    + on_acquired: called with no argument once the lock is held
+    .. code:: python
+
+        ask(DeployLock, state_dir="/var/lib/hopwhistle")
+        # {"held": False, "generation": "16c46e…", "holder": {}}
     """
-    if not state.is_executing:
-        host.noop(f"takes {release_commands.lock_path(state_dir)} when the deploy runs")
-        return
+
+    def command(self, state_dir: str) -> str:
+        return release_commands.read_lock(state_dir)
+
+    def process(self, output: list[str]) -> dict:
+        try:
+            return release_commands.parse_lock(output)
+        except ValueError as error:
+            raise FactProcessError(str(error)) from None
+
+
+@dataclass(frozen=True)
+class LockRequest:
+    """How a run takes the lock (see ``release_commands.lock_acquire``); ``then`` runs under the lock
+    and its output follows the ``acquired`` line."""
+
+    state_dir: str
+    holder: dict[str, str]
+    wait_seconds: int = 0
+    stale_after_seconds: int = 3600
+    break_stale: bool = False
+    revision_of: tuple[str, str, str] | None = None
+    then: str = ""
+
+
+def take(request: LockRequest, expect_generation: str | None = None) -> list[str]:
+    """Take the lock now; the output lines (``acquired …``, then ``then``'s), or ``OperationError``."""
     ok, lines = run_on_host(
         release_commands.lock_acquire(
-            state_dir, holder, wait_seconds, stale_after_seconds, break_stale, revision_of=revision_of
+            request.state_dir,
+            request.holder,
+            request.wait_seconds,
+            request.stale_after_seconds,
+            request.break_stale,
+            revision_of=request.revision_of,
+            expect_generation=expect_generation,
+            then=request.then,
         )
     )
     if not ok:
         raise OperationError("\n".join(lines) or "could not take the deploy lock")
-    if on_acquired is not None:
-        on_acquired()
-    host.noop(lines[-1] if lines else "lock acquired")
-    return
-    yield  # an operation is a generator
+    return lines
+
+
+def take_before_change(request: LockRequest, generation: str) -> list[str]:
+    """The deferred take: no waiting and no breaking (a lock that appeared since the inspection belongs
+    to a deploy that started since), and only if no deploy ran since (``generation``)."""
+    return take(replace(request, wait_seconds=0, break_stale=False), expect_generation=generation)
 
 
 @operation()
-def released(state_dir: str, token: str):
+def acquired(
+    request: LockRequest,
+    on_acquired: Callable[[list[str]], None],
+    on_deferred: Callable[[str], None],
+):
     """
-    Release the deploy lock if this run (``token``) holds it.
+    Take the deploy lock now if another run holds it (waiting, breaking a stale one, or failing naming
+    its holder); when it is free, defer it to the run's first change.
 
-    + state_dir: the state dir
-    + token: this run's id, as recorded in the holder file
+    + request: the lock request (state dir, holder, wait and stale settings)
+    + on_acquired: called with ``take``'s output lines once the lock is held
+    + on_deferred: called with the generation read, when the lock is left for the first change
+
+    .. code:: python
+
+        lock.acquired(request=LockRequest("/var/lib/hopwhistle", holder), on_acquired=run.on_acquired,
+                      on_deferred=run.defer_lock)
     """
     if not state.is_executing:
-        host.noop(f"releases {release_commands.lock_path(state_dir)} at the end")
+        host.noop(f"takes {release_commands.lock_path(request.state_dir)} before the first change")
         return
-    ok, lines = run_on_host(release_commands.lock_release(state_dir, token))
-    if not ok:
-        raise OperationError("\n".join(lines) or "could not release the deploy lock")
-    host.noop(lines[-1] if lines else "lock released")
+    current = ask(DeployLock, state_dir=request.state_dir)
+    if not current["held"]:
+        on_deferred(current["generation"])
+        host.noop("free: taken before the first change (a run that changes nothing writes nothing)")
+        return
+    lines = take(request)
+    snapshot.forget()  # read while another run held the lock: read again under ours
+    on_acquired(lines)
+    host.noop(lines[0] if lines else "lock acquired")
     return
-    yield
+    yield  # an operation is a generator

@@ -10,7 +10,9 @@ Files in the state dir (mode 0700, files 0600 via ``umask 077``):
 - ``deploy.lock/``: the lock, a directory (``mkdir`` is atomic); ``deploy.lock/holder`` holds
   ``key=value`` lines: ``user``, ``host`` (the machine running the deploy), ``pid``, ``time``,
   ``revision`` (what it deploys) and ``token`` (the run's id, so a run only ever releases its own lock);
-- ``audit.log``: one JSON line per deploy;
+- ``generation``: the token of the last run that released the lock; a run that inspected the server
+  without the lock takes it only if this is unchanged (no other deploy ran in between);
+- ``audit.log``: one JSON line per deploy that took the lock (a run that changes nothing takes none);
 - ``failed-releases``: one tab-separated line per release that failed its health gate:
   ``service, tree, commit, time, result, token`` (``result``: ``rolled-back``, ``rollback-unhealthy``
   or ``not-rolled-back``).
@@ -26,6 +28,7 @@ from operations import commands
 from operations.commands import PREVIOUS_TAG, SOURCE_TREE_LABEL, Compose
 
 LOCK_NAME = "deploy.lock"
+GENERATION_NAME = "generation"
 AUDIT_NAME = "audit.log"
 FAILED_RELEASES_NAME = "failed-releases"
 VERIFIED_RELEASES_NAME = "verified-releases"
@@ -42,6 +45,10 @@ def _path(state_dir: str, name: str) -> str:
 
 def lock_path(state_dir: str) -> str:
     return _path(state_dir, LOCK_NAME)
+
+
+def generation_path(state_dir: str) -> str:
+    return _path(state_dir, GENERATION_NAME)
 
 
 def audit_path(state_dir: str) -> str:
@@ -76,6 +83,8 @@ def lock_acquire(
     stale_after_seconds: int = 3600,
     break_stale: bool = False,
     revision_of: tuple[str, str, str] | None = None,
+    expect_generation: str | None = None,
+    then: str = "",
 ) -> str:
     """Take the deploy lock: ``mkdir <state_dir>/deploy.lock``, then write the holder file.
 
@@ -85,7 +94,9 @@ def lock_acquire(
     (renamed away atomically, then removed) only when ``break_stale`` is set, otherwise the message
     says how. ``revision_of`` = (project_path, remote, branch): the holder's ``revision`` is the
     remote tip the run deploys (``git ls-remote``), else "unknown".
-    Prints ``acquired`` on success.
+    ``expect_generation``: the ``generation`` the run read when it inspected the server; if another
+    run released the lock since, the lock is given back and the script fails (exit 1) asking for a
+    new run. Prints ``acquired …`` on success, then the output of ``then`` (a command run under the lock).
     """
     lock = lock_path(state_dir)
     lines = [f"{key}={_holder_value(key, str(holder[key]))}" for key in HOLDER_KEYS if key != "revision"]
@@ -97,6 +108,15 @@ def lock_acquire(
         )
     else:
         revision = ""
+    generation_check = ""
+    if expect_generation is not None:
+        generation_check = (
+            f'    if [ "$(cat {quote(generation_path(state_dir))} 2>/dev/null)" != {quote(expect_generation)} ]; then\n'
+            '      rmdir "$lock"\n'
+            '      echo "another deploy ran on this server since this run inspected it; nothing was changed: run the deploy again"\n'
+            "      exit 1\n"
+            "    fi\n"
+        )
     script = f"""
 set -u
 dir={quote(state_dir)}; lock={quote(lock)}
@@ -106,9 +126,10 @@ tries=0
 waited=""
 while :; do
   if mkdir "$lock" 2>/dev/null; then
-    chmod 700 "$lock"
+{generation_check}    chmod 700 "$lock"
     ( umask 077; printf '%s\\n' {" ".join(quote(line) for line in lines)} "revision=${{revision:-unknown}}" > "$lock/holder" )
     echo "acquired $lock${{waited:+ after waiting}}"
+{then}
     exit 0
   fi
   holder=$(cat "$lock/holder" 2>/dev/null || true)
@@ -149,15 +170,47 @@ done
 
 
 def lock_release(state_dir: str, token: str) -> str:
-    """Remove the lock only when this run (``token``) holds it; prints what it did."""
+    """Remove the lock only when this run (``token``) holds it, recording ``token`` as the new
+    generation first; prints what it did."""
     lock = lock_path(state_dir)
     script = (
         f"lock={quote(lock)}; "
         f'if [ -f "$lock/holder" ] && grep -qxF {quote("token=" + token)} "$lock/holder"; then '
+        f"( umask 077; printf '%s\\n' {quote(token)} > {quote(generation_path(state_dir))} ) && "
         f'rm -rf "$lock" && echo "released $lock"; '
         f'else echo "not held by this run: $lock"; fi'
     )
     return bash(script)
+
+
+def read_lock(state_dir: str) -> str:
+    """``held`` or ``free``, ``generation <token>``, then the holder's ``key=value`` lines."""
+    lock = quote(lock_path(state_dir))
+    return (
+        f"if [ -d {lock} ]; then echo held; else echo free; fi; "
+        f"printf 'generation %s\\n' \"$(cat {quote(generation_path(state_dir))} 2>/dev/null)\"; "
+        f"cat {lock}/holder 2>/dev/null; true"
+    )
+
+
+def parse_lock(lines: list[str]) -> dict:
+    """What ``read_lock`` printed: ``held`` (bool), ``generation`` (str), ``holder`` (dict)."""
+    if not lines or lines[0].strip() not in ("held", "free"):
+        raise ValueError(f"unexpected output from the lock check: {lines[:3]}")
+    generation = next((line.split(" ", 1)[1].strip() for line in lines[1:2] if line.startswith("generation ")), None)
+    if generation is None:
+        raise ValueError(f"unexpected output from the lock check: {lines[:3]}")
+    holder = dict(line.split("=", 1) for line in lines[2:] if "=" in line)
+    return {"held": lines[0].strip() == "held", "generation": generation, "holder": holder}
+
+
+def audit_and_release(state_dir: str, line: str, token: str) -> str:
+    """The end of a run that took the lock: its audit entry appended, then the lock released even when
+    the append failed (exit 1 then, naming the log)."""
+    return (
+        f"{{ {audit_append(state_dir, line)}; }} || {{ echo {quote('could not append to ' + audit_path(state_dir))}; "
+        f"failed=1; }}; {lock_release(state_dir, token)}; exit ${{failed:-0}}"
+    )
 
 
 # -- revisions and audit -----------------------------------------------------------------------------

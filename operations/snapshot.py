@@ -63,6 +63,12 @@ def changed() -> None:
         _for_host().dirty_op = host.current_op_hash or "(outside an operation)"
 
 
+def forget() -> None:
+    """What the last snapshot said no longer holds (e.g. it was read while another run held the lock):
+    the next ask takes a new one."""
+    _for_host().values = None
+
+
 def reset() -> None:
     """Forget every declaration and snapshot (a new deploy in the same process)."""
     _hosts.clear()

@@ -133,3 +133,48 @@ def test_records_the_revision_being_deployed(state_dir, tmp_path):
 def test_holder_values_cannot_inject_lines():
     with pytest.raises(ValueError):
         rc.lock_acquire("/tmp/x", {**holder("t1"), "user": "eve\ntoken=t2"})
+
+
+def read_lock(state_dir: str) -> dict:
+    code, out = sh(rc.read_lock(state_dir))
+    assert code == 0
+    return rc.parse_lock(out.splitlines())
+
+
+def test_lock_state_reads_free_then_held_by_whom_then_the_generation_its_release_left(state_dir):
+    assert read_lock(state_dir) == {"held": False, "generation": "", "holder": {}}
+    sh(rc.lock_acquire(state_dir, holder("t1")))
+    held = read_lock(state_dir)
+    assert held["held"] and held["holder"]["token"] == "t1" and held["holder"]["user"] == "alice"
+    sh(rc.lock_release(state_dir, "t1"))
+    assert read_lock(state_dir) == {"held": False, "generation": "t1", "holder": {}}
+    sh(rc.lock_release(state_dir, "t2"))  # not the holder: the generation stays
+    assert read_lock(state_dir)["generation"] == "t1"
+
+
+def test_a_deferred_take_is_refused_when_another_deploy_ran_since_the_inspection(state_dir):
+    generation = read_lock(state_dir)["generation"]
+    sh(rc.lock_acquire(state_dir, holder("t1")))
+    sh(rc.lock_release(state_dir, "t1"))  # another deploy, between our inspection and our first change
+    code, out = sh(rc.lock_acquire(state_dir, holder("t2"), expect_generation=generation))
+    assert code == 1 and "another deploy ran on this server since this run inspected it" in out
+    assert not os.path.exists(rc.lock_path(state_dir)), "the refused run must give the lock back"
+    code, out = sh(rc.lock_acquire(state_dir, holder("t2"), expect_generation="t1"))
+    assert code == 0 and "acquired" in out
+
+
+def test_what_runs_under_the_lock_prints_after_the_acquired_line(state_dir):
+    code, out = sh(rc.lock_acquire(state_dir, holder("t1"), then="echo under-the-lock"))
+    assert code == 0 and out.splitlines()[0].startswith("acquired") and out.splitlines()[1:] == ["under-the-lock"]
+
+
+def test_audit_and_release_appends_then_releases_even_when_the_append_fails(state_dir, tmp_path):
+    sh(rc.lock_acquire(state_dir, holder("t1")))
+    code, out = sh(rc.audit_and_release(state_dir, '{"result":"ok"}', "t1"))
+    assert code == 0 and "released" in out and not os.path.exists(rc.lock_path(state_dir))
+    assert open(rc.audit_path(state_dir)).read() == '{"result":"ok"}\n'
+    sh(rc.lock_acquire(state_dir, holder("t2")))
+    os.rename(rc.audit_path(state_dir), str(tmp_path / "moved"))
+    os.mkdir(rc.audit_path(state_dir))  # the log cannot be appended to
+    code, out = sh(rc.audit_and_release(state_dir, '{"result":"ok"}', "t2"))
+    assert code == 1 and "could not append to" in out and not os.path.exists(rc.lock_path(state_dir))
