@@ -50,14 +50,19 @@ class Compose:
 # -- facts -------------------------------------------------------------------------------------------
 
 
+# The inspect commands merge stderr and end with `true` (inspect exits 1 when any name is missing): their
+# facts accept only JSON documents and the "no such …" lines, and fail on anything else, such as Docker's
+# "Cannot connect to the Docker daemon". So a dead daemon is never taken for a missing object, without a
+# `docker version` check first (a Go process per fact, and latency before the one that matters).
+
+
 def inspect_containers(names: list[str]) -> str:
-    # One JSON document per line; "No such container" lines for missing ones. `true` because inspect
-    # exits 1 when any name is missing; the daemon check has already proved Docker answers.
-    return f"{DOCKER_DAEMON_CHECK} && {{ docker container inspect --format '{{{{json .}}}}' {shlex_join(names)} 2>&1; true; }}"
+    # One JSON document per line; "No such container" lines for missing ones.
+    return f"{{ docker container inspect --format '{{{{json .}}}}' {shlex_join(names)} 2>&1; true; }}"
 
 
 def inspect_networks(names: list[str]) -> str:
-    return f"{DOCKER_DAEMON_CHECK} && {{ docker network inspect --format '{{{{json .}}}}' {shlex_join(names)} 2>&1; true; }}"
+    return f"{{ docker network inspect --format '{{{{json .}}}}' {shlex_join(names)} 2>&1; true; }}"
 
 
 def inspect_images(refs: list[str]) -> str:
@@ -66,7 +71,7 @@ def inspect_images(refs: list[str]) -> str:
     loop = "; ".join(
         f"echo {quote('image ' + ref)}; docker image inspect --format '{{{{json .}}}}' {quote(ref)} 2>&1" for ref in refs
     )
-    return f"{DOCKER_DAEMON_CHECK} && {{ {loop}; true; }}"
+    return f"{{ {loop}; true; }}"
 
 
 PORT_PUBLISHER_FORMAT = "\t".join(
@@ -76,17 +81,18 @@ PORT_PUBLISHER_FORMAT = "\t".join(
         f'{{{{.Label "{COMPOSE_PROJECT_LABEL}"}}}}',
         f'{{{{.Label "{COMPOSE_SERVICE_LABEL}"}}}}',
         f'{{{{.Label "{COMPOSE_WORKING_DIR_LABEL}"}}}}',
+        "{{.Ports}}",
     ]
 )
 
 
 def list_port_publishers(ports: list[int]) -> str:
-    # `publish=` matches the host port of running containers: the ones that hold it.
-    loop = "; ".join(
-        f"echo 'port {port}' && docker ps --no-trunc --filter publish={port} --format {quote(PORT_PUBLISHER_FORMAT)}"
-        for port in ports
-    )
-    return f"{DOCKER_DAEMON_CHECK} && {loop}"
+    # One `docker ps` for every port: `publish=` matches running containers holding a host port, and
+    # repeated filters of one key are OR'ed. The marker line names the ports asked; each container's
+    # published ports (last field) say which one it holds. `docker ps` fails when Docker cannot answer.
+    filters = " ".join(f"--filter publish={int(port)}" for port in ports)
+    marker = quote("ports " + " ".join(str(int(port)) for port in ports))
+    return f"echo {marker} && docker ps --no-trunc {filters} --format {quote(PORT_PUBLISHER_FORMAT)}"
 
 
 def git_checkout_state(path: str, remote: str, branch: str) -> str:

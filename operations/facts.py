@@ -185,6 +185,19 @@ class DockerImages(_LoudFact):
         return images
 
 
+def _published_host_ports(ports: str) -> set[int]:
+    """Host ports in ``docker ps``'s Ports column: ``0.0.0.0:3001->3001/tcp, :::3000-3001->3000-3001/tcp``
+    (an exposed port that is not published, ``3001/tcp``, holds no host port)."""
+    held: set[int] = set()
+    for item in ports.split(","):
+        host_side, arrow, container_side = item.strip().partition("->")
+        if not arrow or not container_side.endswith("/tcp"):  # `publish=PORT` means PORT/tcp
+            continue
+        first, _, last = host_side.rpartition(":")[2].partition("-")
+        held.update(range(int(first), int(last or first) + 1))
+    return held
+
+
 class PortPublishers(_LoudFact):
     """
     Running containers publishing each host port, keyed by the port as a string::
@@ -197,26 +210,31 @@ class PortPublishers(_LoudFact):
         return commands.list_port_publishers(ports)
 
     def process(self, output: list[str]) -> dict[str, list[dict]]:
-        publishers: dict[str, list[dict]] = {}
-        port = None
-        for line in output:
-            if line.startswith("port "):
-                port = line.removeprefix("port ")
-                publishers[port] = []
-            elif port is not None and line.strip():
-                fields = (line.split("\t") + [""] * 5)[:5]
-                container_id, name, project, service, working_dir = fields
-                publishers[port].append(
-                    {
-                        "id": container_id,
-                        "name": name,
-                        "compose_project": project,
-                        "compose_service": service,
-                        "compose_working_dir": working_dir,
-                    }
-                )
-            elif line.strip():
+        if not output or not output[0].startswith("ports "):
+            raise FactProcessError(f"unexpected output from docker ps: {output[:1]}")
+        publishers: dict[str, list[dict]] = {port: [] for port in output[0].split()[1:]}
+        for line in output[1:]:
+            if not line.strip():
+                continue
+            fields = line.split("\t")
+            if len(fields) != 6:
                 raise FactProcessError(f"unexpected output from docker ps: {line}")
+            container_id, name, project, service, working_dir, ports = fields
+            try:
+                held = _published_host_ports(ports)
+            except ValueError:
+                raise FactProcessError(f"unexpected ports from docker ps: {ports}") from None
+            for port in publishers:
+                if int(port) in held:
+                    publishers[port].append(
+                        {
+                            "id": container_id,
+                            "name": name,
+                            "compose_project": project,
+                            "compose_service": service,
+                            "compose_working_dir": working_dir,
+                        }
+                    )
         return publishers
 
 

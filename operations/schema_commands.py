@@ -190,8 +190,9 @@ def schema_state(
     """Four sections, no Prisma: the recorded fingerprint (or ``absent``), the schema file's sha256, the
     checkout's HEAD, the database's fingerprint."""
     f, s = quote(fingerprint_file), quote(schema_file)
+    # No daemon check: `docker exec` fails (non-zero) when Docker cannot answer, and it is the slowest
+    # part of a deploy's snapshot.
     return (
-        f"{DOCKER_DAEMON_CHECK} && "
         f"echo '@@recorded' && {{ if [ -e {f} ]; then cat {f}; else echo absent; fi; }} && "
         f"echo '@@schema' && sha256sum {s} && "
         f"echo '@@revision' && git -C {quote(project_path)} rev-parse HEAD && "

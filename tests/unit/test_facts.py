@@ -1,5 +1,8 @@
 """Facts: command out, output in, parsed fact out (pyinfra-testing fixtures in fact_cases/<Fact>/)."""
 
+import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -61,13 +64,23 @@ def test_unexpected_output_is_an_error_not_absent(fact, output):
         fact().process(output)
 
 
+@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI (make engine installs it)")
 @pytest.mark.parametrize(
-    "fact", [facts.DockerContainers, facts.DockerNetworks, facts.DockerImages, facts.PortPublishers]
+    ("fact", "arg"),
+    [(facts.DockerContainers, ["x"]), (facts.DockerNetworks, ["x"]), (facts.DockerImages, ["x"]), (facts.PortPublishers, [3001])],
 )
-def test_docker_facts_check_the_daemon_first(fact):
-    command = fact().command(["x"])
-    assert command.startswith("docker version --format '{{.Server.Version}}' >/dev/null && ")
-    assert "|| true" not in command and "2>&-" not in command
+def test_a_docker_daemon_that_cannot_answer_is_an_error_never_absent(fact, arg, tmp_path):
+    # The real CLI against a socket nobody listens on: the command fails, or its output is refused.
+    result = subprocess.run(
+        ["sh", "-c", fact().command(arg)], capture_output=True, text=True,
+        env={**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/nobody.sock"},
+    )  # fmt: skip
+    if result.returncode != 0:
+        assert "Cannot connect to the Docker daemon" in result.stderr
+    else:
+        assert "Cannot connect to the Docker daemon" in result.stdout
+        with pytest.raises(FactProcessError):
+            fact().process(result.stdout.splitlines())
 
 
 @pytest.mark.parametrize("fact", [facts.DockerContainers, facts.GitCheckout, facts.FileDigest])
