@@ -39,12 +39,24 @@ class Compose:
         """What Compose records as ``com.docker.compose.project.working_dir``."""
         return posixpath.dirname(self.files[0])
 
-    def command(self, *args: str) -> str:
-        words = ["docker", "compose", "-p", self.project]
+    def arguments(self, *args: str) -> str:
+        words = ["-p", self.project]
         for file in self.files:
             words += ["-f", file]
-        words += ["--env-file", self.env_file, *args]
-        return shlex_join(words)
+        return shlex_join([*words, "--env-file", self.env_file, *args])
+
+    def command(self, *args: str) -> str:
+        return f"docker compose {self.arguments(*args)}"
+
+
+# Where the Docker CLI looks for its Compose plugin, in its order ($DOCKER_CONFIG or ~/.docker first).
+COMPOSE_PLUGIN_PATHS = (
+    '"${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose"',
+    "/usr/local/lib/docker/cli-plugins/docker-compose",
+    "/usr/local/libexec/docker/cli-plugins/docker-compose",
+    "/usr/lib/docker/cli-plugins/docker-compose",
+    "/usr/libexec/docker/cli-plugins/docker-compose",
+)
 
 
 # -- facts -------------------------------------------------------------------------------------------
@@ -183,7 +195,12 @@ def compose_up(compose: Compose, service: str, force_recreate: bool = False) -> 
 
 
 def compose_config_hashes(compose: Compose, services: list[str]) -> str:
-    return compose.command("config", "--hash", ",".join(services))
+    # The plugin binary run on its own (as standalone docker-compose) computes the same hashes without the
+    # Docker CLI in front of it: half the time and CPU of `docker compose`, on every deploy's snapshot.
+    # `config` never talks to the daemon. Without a plugin binary where the CLI looks: `docker compose`.
+    arguments = compose.arguments("config", "--hash", ",".join(services))
+    paths = " ".join(COMPOSE_PLUGIN_PATHS)
+    return f'( for p in {paths}; do [ -x "$p" ] && exec "$p" {arguments}; done; exec docker compose {arguments} )'
 
 
 def state_dir(path: str) -> str:

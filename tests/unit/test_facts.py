@@ -30,10 +30,12 @@ def test_compose_config_hashes():
         files=["/opt/hopwhistle/infra/docker/docker-compose.yml", "/var/lib/hopwhistle/compose.override.yml"],
         env_file="/var/lib/hopwhistle/compose.env",
     )
-    assert facts.ComposeConfigHashes().command(compose, ["api", "web"]) == (
-        "docker compose -p docker -f /opt/hopwhistle/infra/docker/docker-compose.yml"
+    arguments = (
+        "-p docker -f /opt/hopwhistle/infra/docker/docker-compose.yml"
         " -f /var/lib/hopwhistle/compose.override.yml --env-file /var/lib/hopwhistle/compose.env config --hash api,web"
     )
+    command = facts.ComposeConfigHashes().command(compose, ["api", "web"])
+    assert f'exec "$p" {arguments}; done; exec docker compose {arguments} )' in command
     # Compose 2.40's output format.
     output = [
         "api a587facd2ed865f00bf858924cfd2305b81fe49987e7695ea3297df690172c1d",
@@ -43,6 +45,23 @@ def test_compose_config_hashes():
         "api": "a587facd2ed865f00bf858924cfd2305b81fe49987e7695ea3297df690172c1d",
         "web": "bf996cc0453121fe0c44e2d5e5d886816b3fa5d4ba59de809f05b7198efbe0c0",
     }
+
+
+@pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI (make engine installs it)")
+def test_compose_config_hashes_of_the_plugin_run_alone_are_docker_compose_s(tmp_path):
+    # No daemon needed: `config` only reads the files. A Compose plugin must be installed (make engine).
+    (tmp_path / "compose.yml").write_text(
+        "services:\n  api:\n    image: busybox\n    environment: {DATABASE_URL: '${DATABASE_URL}'}\n"
+        "  web:\n    image: busybox\n    ports: ['3000:3000']\n"
+    )
+    (tmp_path / "compose.env").write_text("DATABASE_URL=postgresql://u@db/x\n")
+    compose = Compose(project="docker", files=[str(tmp_path / "compose.yml")], env_file=str(tmp_path / "compose.env"))
+    ours = subprocess.run(["sh", "-c", facts.ComposeConfigHashes().command(compose, ["api", "web"])],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    cli = subprocess.run(compose.command("config", "--hash", "api,web"), shell=True, capture_output=True, text=True,
+                         check=True)  # fmt: skip
+    assert ours.stdout == cli.stdout
+    assert set(facts.ComposeConfigHashes().process(ours.stdout.splitlines())) == {"api", "web"}
 
 
 @pytest.mark.parametrize(
