@@ -6,6 +6,7 @@ subset. The CLI loads those same deploy files, so there is one deploy with two e
 
 from __future__ import annotations
 
+import gc
 import getpass
 import os
 import socket
@@ -358,6 +359,10 @@ def begin(stack: StackConfig, deploy: str) -> Run:
     it, else before the first change, recording the revisions the server runs for the audit entry and
     the rollback)."""
     inspection.declare(stack, compose(stack))  # one round trip answers a no-op run's facts
+    # What is loaded by now (pyinfra, pydantic, the config) lives until the process exits: keep the
+    # garbage collector off it, so neither later collections nor the interpreter's exit walk it again
+    # (the exit alone took 0.07 s of a 0.8 s no-op run).
+    gc.freeze()
     if not any(isinstance(handler, ReleaseCallbacks) for handler in state.callback_handlers):
         state.add_callback_handler(ReleaseCallbacks())
     run = Run(stack=stack, deploy=deploy, host_name=str(host.name))
