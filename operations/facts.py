@@ -41,12 +41,16 @@ def ask(fact_cls: type[FactBase], **kwargs: Any) -> Any:
     return value
 
 
-def _cause(error: snapshot.PartError) -> str:
+def cause(lines: list[str], default: str) -> str:
     """The line that says what went wrong: the first error line (git's "fatal: ...", Docker's "Cannot
-    connect ..."), else the last line, else the exit status."""
-    lines = [line.strip() for line in error.lines if line.strip()]
+    connect ...", Prisma's "Error: P1000: ..."), else the last line, else ``default``."""
+    lines = [line.strip() for line in lines if line.strip()]
     marked = [line for line in lines if re.match(r"(fatal|error|cannot|permission denied)\b", line, re.I)]
-    return (marked or lines[-1:] or [f"exit status {error.status}"])[0]
+    return (marked or lines[-1:] or [default])[0]
+
+
+def _cause(error: snapshot.PartError) -> str:
+    return cause(error.lines, f"exit status {error.status}")
 
 
 def _describe(kwargs: dict[str, Any]) -> str:

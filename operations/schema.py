@@ -10,7 +10,7 @@ from pyinfra.api import OperationError, operation
 from operations import changes, sql_risk
 from operations import schema_commands as sc
 from operations.commands import SOURCE_TREE_LABEL
-from operations.facts import DockerContainers, DockerImages, FileDigest, GitTreeHashes, ask
+from operations.facts import DockerContainers, DockerImages, FileDigest, GitTreeHashes, ask, cause
 from operations.schema_facts import PrismaCli, SchemaDrift, SchemaState, TableRowCounts, parse_fingerprint
 
 ALLOW_DATA_LOSS_DATA_KEY = "allow_data_loss"
@@ -175,7 +175,10 @@ def in_sync(
     )
 
     if drift["status"] == "error":
-        raise OperationError(f"prisma migrate diff (in {image}) failed, nothing was changed:\n{drift['message']}")
+        # The cause on the first line: the CLI's one-line error quotes that line.
+        prisma_output = drift["message"].split(": ", 1)[-1]  # after "exit N: "
+        why = cause(prisma_output.splitlines(), drift["message"])
+        raise OperationError(f"prisma migrate diff (in {image}) failed, nothing was changed: {why}\n{drift['message']}")
 
     if drift["status"] == "in_sync":
         changes.record(resource, "in sync", desired)

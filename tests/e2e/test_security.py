@@ -12,6 +12,7 @@ test_schema.py), a changed SSH host key refused (test_ssh.py), the default confi
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import tempfile
@@ -168,6 +169,7 @@ def test_the_db_password_never_shows_in_plans_output_logs_errors_or_argv(server,
     error = failed.stderr.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("error: "), failed.stderr
     print(error[0])
+    assert re.search(r"(?i)authentication failed|P1000", error[0]), error[0]  # the cause, in that one line
     assert wrong not in text_of(failed) and password not in text_of(failed)
     assert scanner.holding(wrong) == []
     entry = json.loads((pyinfra.state_dir / "audit.log").read_text().splitlines()[-1])
