@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import shlex
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hopwhistle_deploy import steps
 from hopwhistle_deploy.runner import RunError, Session
-from operations import commands
+from operations import audit, changes, commands, release_commands
 from operations.commands import PREVIOUS_TAG, SOURCE_TREE_LABEL
 from operations.containers import _given_aliases
 from operations.facts import DockerContainers, DockerImages, GitCheckout, GitTreeHashes
@@ -167,8 +170,6 @@ def _find_by_revision(session: Session, stack, service: str, revision: str) -> s
     )
     if not listed.ok:
         raise RunError(f"cannot list images: {listed.stderr.strip() or listed.stdout.strip()}")
-    wanted = {svc.build_context: tree}
-    del wanted
     matches = []
     for line in listed.stdout.splitlines():
         image_id, _, label = line.strip().partition(" ")
@@ -194,36 +195,77 @@ def rollback(config_path, service: str | None, to: str | None, report=print) -> 
         selected = [service] if service else list(stack.services)
         compose = steps.compose(stack)
         done = []
-        for name in selected:
-            svc = stack.services[name]
-            repository = commands.image_repository(svc.image)
-            previous_ref = f"{repository}:{PREVIOUS_TAG}"
-            images = session.fact(DockerImages, refs=[svc.image, previous_ref])
-            current = images.get(svc.image)
-            if to:
-                target = _find_by_revision(session, stack, name, to)
-            elif images.get(previous_ref):
-                target = images[previous_ref]["id"]
-            else:
-                if service:
-                    raise RunError(f"no {previous_ref} image: nothing to roll {name} back to")
-                report(f"{name}: no {previous_ref} image, skipped")
-                continue
-            if current and current["id"] == target:
-                report(f"{name}: already on {target[7:19]}")
-                continue
-            script = [shlex.join(["docker", "tag", target, svc.image])]
-            if current:
-                script.append(commands.image_tag_previous(current["id"], svc.image))
-            script.append(commands.compose_up(compose, name, force_recreate=True))
-            for command in script:
-                result = session.shell(command)
-                if not result.ok:
-                    output = (result.stderr or result.stdout).strip().splitlines()
-                    raise RunError(f"{name}: {command.split(' ')[0:3]} failed: {output[-1] if output else 'no output'}")
-            report(f"{name}: {svc.container} now runs {target[7:19]} (was {current['id'][7:19] if current else 'none'})")
-            done.append(name)
+        with _locked(session, stack, "rollback") as records:
+            for name in selected:
+                if _rollback_one(session, stack, compose, name, to, strict=service is not None, report=report, records=records):
+                    done.append(name)
         return done
+
+
+@contextmanager
+def _locked(session: Session, stack, deploy: str) -> Iterator[list[changes.Change]]:
+    """A change made outside a deploy, under the deploy lock like one: refused while another run holds
+    the lock (naming it); then an audit entry (``ok``, or ``failed`` with the error) and the lock
+    released, whatever happened. Yields the list that takes the change records."""
+    run = steps.Run(stack=stack, deploy=deploy, host_name=str(session.hosts[0].name))
+    taken = session.shell(steps.lock_request(run).command())
+    if not taken.ok:
+        raise RunError(_one_line_of(taken) or "could not take the deploy lock")
+    run.on_acquired(taken.stdout.splitlines())
+    records: list[changes.Change] = []
+    result, failed = "ok", None
+    try:
+        yield records
+    except RunError as error:
+        result, failed = "failed", str(error)
+        raise
+    finally:
+        after = session.shell(release_commands.revisions(stack.project_path, run.containers))
+        line = audit.entry(
+            started=run.started_iso, finished=steps.now_iso(), duration_seconds=time.monotonic() - run.started,
+            who=run.who, host_name=run.host_name, deploy=deploy, run=run.token, result=result,
+            revisions_from=run.before, revisions_to=release_commands.parse_revisions(after.stdout.splitlines()).to_dict(),
+            change_records=records, failed_operation=failed, secrets=run.secrets(),
+        )  # fmt: skip
+        session.shell(release_commands.audit_and_release(stack.state_dir, line, run.token))
+
+
+def _one_line_of(result) -> str:
+    return " ".join((result.stdout or result.stderr).split())
+
+
+def _rollback_one(session: Session, stack, compose, name: str, to: str | None, strict: bool, report, records) -> bool:
+    """Roll one service back (see ``rollback``), recording the change; whether it changed anything.
+    ``strict``: no image to go back to is an error (the service was named), else it is skipped."""
+    svc = stack.services[name]
+    previous_ref = f"{commands.image_repository(svc.image)}:{PREVIOUS_TAG}"
+    images = session.fact(DockerImages, refs=[svc.image, previous_ref])
+    current = images.get(svc.image)
+    if to:
+        target = _find_by_revision(session, stack, name, to)
+    elif images.get(previous_ref):
+        target = images[previous_ref]["id"]
+    elif strict:
+        raise RunError(f"no {previous_ref} image: nothing to roll {name} back to")
+    else:
+        report(f"{name}: no {previous_ref} image, skipped")
+        return False
+    if current and current["id"] == target:
+        report(f"{name}: already on {target[7:19]}")
+        return False
+    was = current["id"][7:19] if current else "none"
+    records.append(changes.Change(f"service {name}", f"image {was}", f"image {target[7:19]}", "retag, recreate"))
+    script = [shlex.join(["docker", "tag", target, svc.image])]
+    if current:
+        script.append(commands.image_tag_previous(current["id"], svc.image))
+    script.append(commands.compose_up(compose, name, force_recreate=True))
+    for command in script:
+        result = session.shell(command)
+        if not result.ok:
+            output = (result.stderr or result.stdout).strip().splitlines()
+            raise RunError(f"{name}: {command.split(' ')[0:3]} failed: {output[-1] if output else 'no output'}")
+    report(f"{name}: {svc.container} now runs {target[7:19]} (was {was})")
+    return True
 
 
 def logs(config_path, service: str, tail: int) -> str:

@@ -174,7 +174,7 @@ def only_services(stack: StackConfig, default: list[str] | None = None) -> list[
     return names
 
 
-def _now_iso() -> str:
+def now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -195,7 +195,7 @@ class Run:
     host_name: str
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     who: str = field(default_factory=_who)
-    started_iso: str = field(default_factory=_now_iso)
+    started_iso: str = field(default_factory=now_iso)
     started: float = field(default_factory=time.monotonic)
     acquired: bool = False  # this run holds the lock
     logged: bool = False  # its audit entry is written
@@ -211,7 +211,7 @@ class Run:
     def on_acquired(self, lines: list[str]) -> None:
         """``lines``: the lock's ``acquired …`` line, then the revisions read under it."""
         self.acquired = True
-        self.started_iso, self.started = _now_iso(), time.monotonic()
+        self.started_iso, self.started = now_iso(), time.monotonic()
         self.before = release_commands.parse_revisions(lines[1:]).to_dict()
 
     def defer_lock(self, generation: str) -> None:
@@ -258,7 +258,7 @@ class Run:
     def entry(self, result: str, failed_operation: str | None = None, rolled_back: dict | None = None) -> str:
         line = audit.entry(
             started=self.started_iso,
-            finished=_now_iso(),
+            finished=now_iso(),
             duration_seconds=time.monotonic() - self.started,
             who=self.who,
             host_name=self.host_name,
@@ -354,6 +354,25 @@ class ReleaseCallbacks(BaseStateCallback):
             host.log_styled(f"could not log or unlock after the failure: {error}", fg="red", log_func=logger.error)
 
 
+def lock_request(run: Run, **settings) -> lock.LockRequest:
+    """How ``run`` takes the deploy lock: its holder record, and the revisions it reads under the lock.
+    ``settings``: ``wait_seconds``, ``stale_after_seconds``, ``break_stale``."""
+    stack = run.stack
+    return lock.LockRequest(
+        state_dir=stack.state_dir,
+        holder={
+            "user": run.who.split("@", 1)[0],
+            "host": socket.gethostname(),
+            "pid": str(os.getpid()),
+            "time": run.started_iso,
+            "token": run.token,
+        },
+        revision_of=(stack.project_path, stack.remote, stack.branch),
+        then=release_commands.revisions(stack.project_path, run.containers),
+        **settings,
+    )
+
+
 def begin(stack: StackConfig, deploy: str) -> Run:
     """The deploy's first step: register the callbacks, then the lock (taken now if another run holds
     it, else before the first change, recording the revisions the server runs for the audit entry and
@@ -366,20 +385,11 @@ def begin(stack: StackConfig, deploy: str) -> Run:
     if not any(isinstance(handler, ReleaseCallbacks) for handler in state.callback_handlers):
         state.add_callback_handler(ReleaseCallbacks())
     run = Run(stack=stack, deploy=deploy, host_name=str(host.name))
-    run.lock_request = lock.LockRequest(
-        state_dir=stack.state_dir,
-        holder={
-            "user": run.who.split("@", 1)[0],
-            "host": socket.gethostname(),
-            "pid": str(os.getpid()),
-            "time": run.started_iso,
-            "token": run.token,
-        },
+    run.lock_request = lock_request(
+        run,
         wait_seconds=int(number("lock_wait", 0)),
         stale_after_seconds=int(number("lock_stale_after", 3600)),
         break_stale=flag("break_stale_lock"),
-        revision_of=(stack.project_path, stack.remote, stack.branch),
-        then=release_commands.revisions(stack.project_path, run.containers),
     )
     RUNS[run.host_name] = run
     lock.acquired(

@@ -61,21 +61,22 @@ class LockRequest:
     revision_of: tuple[str, str, str] | None = None
     then: str = ""
 
+    def command(self, expect_generation: str | None = None) -> str:
+        return release_commands.lock_acquire(
+            self.state_dir,
+            self.holder,
+            self.wait_seconds,
+            self.stale_after_seconds,
+            self.break_stale,
+            revision_of=self.revision_of,
+            expect_generation=expect_generation,
+            then=self.then,
+        )
+
 
 def take(request: LockRequest, expect_generation: str | None = None) -> list[str]:
     """Take the lock now; the output lines (``acquired …``, then ``then``'s), or ``OperationError``."""
-    ok, lines = run_on_host(
-        release_commands.lock_acquire(
-            request.state_dir,
-            request.holder,
-            request.wait_seconds,
-            request.stale_after_seconds,
-            request.break_stale,
-            revision_of=request.revision_of,
-            expect_generation=expect_generation,
-            then=request.then,
-        )
-    )
+    ok, lines = run_on_host(request.command(expect_generation))
     if not ok:
         raise OperationError("\n".join(lines) or "could not take the deploy lock")
     return lines

@@ -202,11 +202,26 @@ def test_rollback_returns_to_the_previous_image_and_forward_again(server, cli_co
     assert hopwhistle(cli_config, "deploy", "--yes").returncode == 0
     new_id = server.inspect("docker-api-1")["Image"]
 
+    # While another run holds the deploy lock, a rollback is refused, naming the holder.
+    lock = cli_config.parent / "state" / "deploy.lock"
+    lock.mkdir()
+    (lock / "holder").write_text("user=alice\nhost=laptop\npid=1\ntime=t\nrevision=r\ntoken=other\n")
+    refused = hopwhistle(cli_config, "rollback", "api", "--yes")
+    assert refused.returncode == 1 and "held by alice@laptop" in refused.stderr, refused.stderr
+    assert server.inspect("docker-api-1")["Image"] == new_id and lock.is_dir()
+    shutil.rmtree(lock)
+
     back = hopwhistle(cli_config, "rollback", "api", "--yes")
     assert back.returncode == 0, back.stderr
     old_id = server.inspect("docker-api-1")["Image"]
     assert old_id != new_id
     server.wait_healthy(timeout=30)
+    entry = json.loads((cli_config.parent / "state" / "audit.log").read_text().splitlines()[-1])
+    assert (entry["deploy"], entry["result"]) == ("rollback", "ok")
+    assert entry["revisions"]["from"]["services"]["api"]["image"] == new_id
+    assert entry["revisions"]["to"]["services"]["api"]["image"] == old_id
+    assert [change["resource"] for change in entry["changes"]] == ["service api"]
+    assert not lock.exists()
 
     forward = hopwhistle(cli_config, "rollback", "api", "--to", "HEAD", "--yes")
     assert forward.returncode == 0, forward.stderr
