@@ -174,6 +174,7 @@ class StackConfig(BaseSettings):
 
     health_timeout_seconds: float = Field(default=60, gt=0)
     backups_to_keep: int = Field(default=5, ge=0)
+    images_to_keep: int = Field(default=3, ge=0)  # old builds per service, for rollback --to
     allow_data_loss: bool = False
 
     secrets_file: Path | None = None

@@ -100,10 +100,10 @@ def attachments(stack: StackConfig) -> list:
     return metas
 
 
-def build(stack: StackConfig, only: list[str] | None = None, no_cache: bool = False) -> None:
-    """Build while the old containers keep serving."""
-    for name, svc in selected_services(stack, only).items():
-        images.built(
+def build(stack: StackConfig, only: list[str] | None = None, no_cache: bool = False) -> dict:
+    """Build while the old containers keep serving; returns each service's build operation meta."""
+    return {
+        name: images.built(
             name=f"Image {svc.image}",
             service=name,
             image=svc.image,
@@ -111,6 +111,23 @@ def build(stack: StackConfig, only: list[str] | None = None, no_cache: bool = Fa
             build_context=svc.build_context,
             compose=compose(stack),
             no_cache=no_cache,
+        )
+        for name, svc in selected_services(stack, only).items()
+    }
+
+
+def prune(stack: StackConfig, builds: dict) -> None:
+    """After the releases passed their gates: the old builds a build left behind, beyond the newest
+    ``images_to_keep`` (only where something was built, so a no-op asks nothing)."""
+    for name, built in builds.items():
+        svc = stack.services[name]
+        images.pruned(
+            name=f"Old builds of {svc.image}",
+            service=name,
+            image=svc.image,
+            compose_project=stack.compose_project,
+            keep=stack.images_to_keep,
+            _if=built.did_change,
         )
 
 
@@ -500,7 +517,8 @@ def converge(stack: StackConfig, deploy: str, names: list[str]) -> None:
     one) -> checkout -> compose inputs -> strays absent, data containers running -> network and
     attachments -> refuse a release that already failed here -> build (the old containers keep
     serving) -> schema in sync (after the build, before the API swap) -> per service: swap, health gate,
-    smoke checks, rollback on failure -> audit and unlock (when the lock was taken).
+    smoke checks, rollback on failure -> old builds pruned (where something was built) -> audit and
+    unlock (when the lock was taken).
     """
     run = begin(stack, deploy)
     ports_free(stack, names)
@@ -509,11 +527,12 @@ def converge(stack: StackConfig, deploy: str, names: list[str]) -> None:
     data(stack)
     attachments(stack)
     not_known_bad(stack, names)
-    build(stack, only=names)
+    builds = build(stack, only=names)
     if "api" in names:
         schema(stack)
     for service in names:
         release(stack, run, service)
+    prune(stack, builds)
     finish(stack, run)
 
 

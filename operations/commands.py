@@ -179,6 +179,28 @@ def image_repository(image: str) -> str:
     return name if name and "/" not in tag else image
 
 
+def list_old_builds(project: str, service: str) -> str:
+    # Untagged images that Compose built for this service with our source label, newest first
+    # (`docker image ls` sorts by creation). Tagged ones (the current, :hopwhistle-previous,
+    # :hopwhistle-failed) are not dangling, so never listed.
+    filters = [
+        "dangling=true",
+        f"label={COMPOSE_PROJECT_LABEL}={project}",
+        f"label={COMPOSE_SERVICE_LABEL}={service}",
+        f"label={SOURCE_TREE_LABEL}",
+    ]
+    words = ["docker", "image", "ls", "--no-trunc", "--format", "{{.ID}}"]
+    for value in filters:
+        words += ["--filter", value]
+    return f"echo 'old builds' && {shlex_join(words)}"
+
+
+def remove_old_builds(image_ids: list[str]) -> str:
+    # Without --force: an image a container still uses (even a stopped one) stays, and says so; that
+    # is housekeeping, not a reason to fail a deploy whose release already passed its health gate.
+    return f"{shlex_join(['docker', 'image', 'rm', *image_ids])} || echo 'kept the old builds still in use (above)'"
+
+
 def image_tag_previous(image_id: str, image: str) -> str:
     return shlex_join(["docker", "tag", image_id, f"{image_repository(image)}:{PREVIOUS_TAG}"])
 

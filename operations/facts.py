@@ -242,6 +242,22 @@ class PortPublishers(_LoudFact):
         return publishers
 
 
+class OldBuilds(_LoudFact):
+    """The untagged images Compose built for a service with our source label (``images.pruned``), newest
+    first: ``["sha256:…", …]``."""
+
+    def command(self, project: str, service: str) -> str:
+        return commands.list_old_builds(project, service)
+
+    def process(self, output: list[str]) -> list[str]:
+        if not output or output[0].strip() != "old builds":
+            raise FactProcessError(f"unexpected output from docker image ls: {output[:1]}")
+        ids = [line.strip() for line in output[1:] if line.strip()]
+        if any(not image_id.startswith("sha256:") for image_id in ids):
+            raise FactProcessError(f"unexpected output from docker image ls: {ids}")
+        return list(dict.fromkeys(ids))
+
+
 class GitCheckout(_LoudFact):
     """
     The checkout at ``path`` against ``remote``'s ``branch``, without touching the work tree::

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api import operation
 
 from operations import changes, commands
 from operations.commands import PREVIOUS_TAG, SOURCE_TREE_LABEL, Compose
-from operations.facts import DockerImages, GitTreeHashes, ask
+from operations.facts import DockerImages, GitTreeHashes, OldBuilds, ask
 
 
 @operation()
@@ -69,3 +69,38 @@ def built(service: str, image: str, project_path: str, build_context: str, compo
     if current is not None:
         yield commands.image_tag_previous(current["id"], image)
     yield commands.compose_build(compose, service, no_cache)
+
+
+@operation()
+def pruned(service: str, image: str, compose_project: str, keep: int):
+    """
+    Remove a service's old builds beyond the newest ``keep``: the untagged images Compose built for it
+    with our source label, which each build leaves behind (the image it replaced as
+    ``:hopwhistle-previous`` loses that tag). The running image, ``:hopwhistle-previous`` and
+    ``:hopwhistle-failed`` are tagged, so never removed; nor is an image a container still uses.
+
+    + service: the Compose service
+    + image: the service's image (for the messages)
+    + compose_project: the Compose project that built it
+    + keep: old builds kept, newest first, for ``hopwhistle rollback --to REVISION``
+
+    **Example:**
+
+    .. code:: python
+
+        images.pruned(name="Old builds of docker-api", service="api", image="docker-api",
+                      compose_project="docker", keep=3)
+    """
+    if not state.is_executing:
+        # Only a build leaves an old build behind: planning asks nothing (the deploy runs this after one).
+        host.noop(f"removes old builds of {image} beyond the newest {keep}, after a build")
+        return
+    old = ask(OldBuilds, project=compose_project, service=service)
+    resource = f"old builds of {image}"
+    desired = f"at most {keep}"
+    if len(old) <= keep:
+        changes.record(resource, f"{len(old)}", desired)
+        host.noop(f"{len(old)} old builds of {image}, at most {keep} kept")
+        return
+    changes.record(resource, f"{len(old)}", desired, f"remove the {len(old) - keep} oldest")
+    yield commands.remove_old_builds(old[keep:])

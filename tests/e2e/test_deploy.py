@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from operations.commands import PREVIOUS_TAG
 from testbed.scenario import DEMO_TENANT, SOURCE_TREE_LABEL
 
 from .conftest import ROOT, grand_total
@@ -159,6 +160,34 @@ def test_api_only_commit_recreates_only_the_api_and_health_answers_during_the_bu
     assert len(prober.samples) > 20
     assert all(start >= swap_started - 1.0 for start, _ in outages), (outages, swap_started)
     assert longest < 5.0
+
+
+def old_api_builds() -> list[str]:
+    listed = subprocess.run(
+        ["docker", "image", "ls", "-q", "--no-trunc", "--filter", "dangling=true",
+         "--filter", "label=com.docker.compose.service=api", "--filter", f"label={SOURCE_TREE_LABEL}"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return listed.stdout.split()
+
+
+@pytest.mark.state("deployed")
+def test_old_builds_beyond_images_to_keep_are_removed_after_a_build(server, pyinfra):
+    keep_none = {"HOPWHISTLE_IMAGES_TO_KEEP": "0"}
+    first = server.inspect("docker-api")["Id"]
+    for _ in range(2):  # r2 then r3: the image `deployed` ran is now two builds old
+        server.push_change("api-release-note")
+        result = deploy(pyinfra, "-y", env=keep_none)
+        assert result.returncode == 0, result.stdout[-4000:]
+    assert old_api_builds() == []
+    assert subprocess.run(["docker", "image", "inspect", first], capture_output=True).returncode != 0
+    previous = server.inspect(f"docker-api:{PREVIOUS_TAG}")["Id"]  # the rollback target stays
+    assert previous not in (first, server.inspect("docker-api")["Id"])
+    assert "old builds of docker-api" in {c["resource"] for c in audit_entries(pyinfra)[-1]["changes"]}
+
+    # A run that builds nothing asks nothing about old builds and removes nothing.
+    again = deploy(pyinfra, "-y", env=keep_none)
+    assert again.returncode == 0 and grand_total(again.stdout)[1] == 0, again.stdout[-3000:]
 
 
 @pytest.mark.state("deployed")
