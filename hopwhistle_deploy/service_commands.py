@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import shlex
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hopwhistle_deploy import steps
 from hopwhistle_deploy.runner import RunError, Session
-from operations import audit, changes, commands, release_commands
+from operations import changes, commands, release_commands
 from operations.commands import PREVIOUS_TAG, SOURCE_TREE_LABEL
 from operations.containers import _given_aliases
 from operations.facts import DockerContainers, DockerImages, GitCheckout, GitTreeHashes
@@ -68,7 +67,7 @@ def _health(session: Session, port: int, path: str) -> str:
 
 
 def _audit(session: Session, state_dir: str) -> list[str]:
-    path = f"{state_dir.rstrip('/')}/audit.log"
+    path = release_commands.audit_path(state_dir)
     result = session.shell(f"if [ -f {shlex.quote(path)} ]; then tail -n {AUDIT_LINES} {shlex.quote(path)}; fi")
     lines = []
     for line in result.stdout.splitlines():
@@ -210,7 +209,7 @@ def _locked(session: Session, stack, deploy: str) -> Iterator[list[changes.Chang
     run = steps.Run(stack=stack, deploy=deploy, host_name=str(session.hosts[0].name))
     taken = session.shell(steps.lock_request(run).command())
     if not taken.ok:
-        raise RunError(_one_line_of(taken) or "could not take the deploy lock")
+        raise RunError((taken.stdout or taken.stderr).strip() or "could not take the deploy lock")
     run.on_acquired(taken.stdout.splitlines())
     records: list[changes.Change] = []
     result, failed = "ok", None
@@ -221,17 +220,9 @@ def _locked(session: Session, stack, deploy: str) -> Iterator[list[changes.Chang
         raise
     finally:
         after = session.shell(release_commands.revisions(stack.project_path, run.containers))
-        line = audit.entry(
-            started=run.started_iso, finished=steps.now_iso(), duration_seconds=time.monotonic() - run.started,
-            who=run.who, host_name=run.host_name, deploy=deploy, run=run.token, result=result,
-            revisions_from=run.before, revisions_to=release_commands.parse_revisions(after.stdout.splitlines()).to_dict(),
-            change_records=records, failed_operation=failed, secrets=run.secrets(),
-        )  # fmt: skip
+        revisions_to = release_commands.parse_revisions(after.stdout.splitlines()).to_dict()
+        line = run.audit_line(result, revisions_to, records, failed_operation=failed)
         session.shell(release_commands.audit_and_release(stack.state_dir, line, run.token))
-
-
-def _one_line_of(result) -> str:
-    return " ".join((result.stdout or result.stderr).split())
 
 
 def _rollback_one(session: Session, stack, compose, name: str, to: str | None, strict: bool, report, records) -> bool:

@@ -273,6 +273,19 @@ class Run:
         return [database_password(self.stack).get_secret_value(), database_url(self.stack).get_secret_value()]
 
     def entry(self, result: str, failed_operation: str | None = None, rolled_back: dict | None = None) -> str:
+        """This deploy's audit line: its change records, and the revisions the server runs now."""
+        return self.audit_line(result, self._revisions_now(), changes.for_host(self.host_name), failed_operation,
+                               rolled_back)  # fmt: skip
+
+    def audit_line(
+        self,
+        result: str,
+        revisions_to: dict | None,
+        change_records: list[changes.Change],
+        failed_operation: str | None = None,
+        rolled_back: dict | None = None,
+    ) -> str:
+        """The audit line of this run (a deploy, or a change such as a rollback made outside one)."""
         line = audit.entry(
             started=self.started_iso,
             finished=now_iso(),
@@ -283,8 +296,8 @@ class Run:
             run=self.token,
             result=result,
             revisions_from=self.before,
-            revisions_to=self._revisions_now(),
-            change_records=changes.for_host(self.host_name),
+            revisions_to=revisions_to,
+            change_records=change_records,
             failed_operation=failed_operation,
             rolled_back=rolled_back,
             secrets=self.secrets(),
@@ -513,12 +526,12 @@ def check(stack: StackConfig, run: Run, service: str, after: list) -> None:
 def converge(stack: StackConfig, deploy: str, names: list[str]) -> None:
     """The safe order, for the services ``names`` (the rest are left alone):
 
-    lock (taken before the first change, released on failure too) -> ports free (fail before any change when a foreign container holds
-    one) -> checkout -> compose inputs -> strays absent, data containers running -> network and
-    attachments -> refuse a release that already failed here -> build (the old containers keep
-    serving) -> schema in sync (after the build, before the API swap) -> per service: swap, health gate,
-    smoke checks, rollback on failure -> old builds pruned (where something was built) -> audit and
-    unlock (when the lock was taken).
+    lock (taken before the first change, released on failure too) -> ports free (fail before any change
+    when a foreign container holds one) -> checkout -> compose inputs -> strays absent, data containers
+    running -> network and attachments -> refuse a release that already failed here -> build (the old
+    containers keep serving) -> schema in sync (after the build, before the API swap) -> per service:
+    swap, health gate, smoke checks, rollback on failure -> old builds pruned (where something was built)
+    -> audit and unlock (when the lock was taken).
     """
     run = begin(stack, deploy)
     ports_free(stack, names)

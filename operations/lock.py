@@ -5,9 +5,10 @@ taken just before the run's first change (``take`` with the ``generation`` read 
 another deploy ran in between. A lock already held at inspection is dealt with at once (wait, break a
 stale one, or fail naming its holder), as before any change.
 
-These are bookkeeping operations: they run their command while the deploy executes (never when it
-only plans or runs with ``--dry``) and never count as a change to the server. Releasing on failure is
-the deploy's job (``hopwhistle_deploy.steps``: a state callback runs ``release_commands.lock_release``).
+``acquired`` is a bookkeeping operation: it runs its command while the deploy executes (never when it
+only plans or runs with ``--dry``) and never counts as a change to the server. The release is the
+deploy's job: ``audit.closed`` appends the audit entry and releases in one command, and on failure a
+state callback in ``hopwhistle_deploy.steps`` does the same.
 """
 
 from __future__ import annotations
